@@ -16,7 +16,7 @@ CAF_TEST(sha256 of abc matches FIPS 180-2) {
 }
 
 CAF_TEST(hex round trips and rejects non hex) {
-  CAF_CHECK_EQUAL(*from_hex("00ff7A"), std::string("\x00\xff\x7a", 3));
+  CAF_CHECK_EQUAL(from_hex("00ff7A").value_or("<none>"), std::string("\x00\xff\x7a", 3));
   CAF_CHECK(!from_hex("abc"));
   CAF_CHECK(!from_hex("zz"));
 }
@@ -31,8 +31,8 @@ CAF_TEST(base64url follows RFC 4648 vectors) {
   CAF_CHECK_EQUAL(base64url_encode("foobar"), "Zm9vYmFy");
   CAF_CHECK_EQUAL(base64url_encode("fo"), "Zm8");
   CAF_CHECK_EQUAL(base64url_encode("\xfb\xff"), "-_8");
-  CAF_CHECK_EQUAL(*base64url_decode("Zm9vYg"), "foob");
-  CAF_CHECK_EQUAL(*base64url_decode("-_8="), "\xfb\xff");
+  CAF_CHECK_EQUAL(base64url_decode("Zm9vYg").value_or("<none>"), "foob");
+  CAF_CHECK_EQUAL(base64url_decode("-_8=").value_or("<none>"), "\xfb\xff");
   CAF_CHECK(!base64url_decode("Zm9v!"));
 }
 
@@ -40,7 +40,7 @@ CAF_TEST(aes gcm seals and refuses a wrong aad or a flipped bit) {
   std::string key(32, 'k');
   auto sealed = aes256gcm_seal(key, "IGAA-token", "17841400000000001");
   CAF_CHECK_EQUAL(sealed.size(), 12u + 10u + 16u);
-  CAF_CHECK_EQUAL(*aes256gcm_open(key, sealed, "17841400000000001"), "IGAA-token");
+  CAF_CHECK_EQUAL(aes256gcm_open(key, sealed, "17841400000000001").value_or("<none>"), "IGAA-token");
   CAF_CHECK(!aes256gcm_open(key, sealed, "17841400000000002"));
   sealed[14] ^= 1;
   CAF_CHECK(!aes256gcm_open(key, sealed, "17841400000000001"));

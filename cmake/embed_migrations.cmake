@@ -1,0 +1,17 @@
+# Generates a C++ source holding every storage/migrations/NNNN_name.sql file, so the
+# binary carries its own schema. Run at build time by storage/CMakeLists.txt.
+file(GLOB files "${SRC_DIR}/*.sql")
+list(SORT files)
+set(out "// Generated from storage/migrations/*.sql by cmake/embed_migrations.cmake.\n")
+string(APPEND out "#include \"storage/migrations.hpp\"\n\nnamespace komentra::storage {\n\n")
+string(APPEND out "const std::vector<migration>& migrations() {\n  static const std::vector<migration> all = {\n")
+foreach(f ${files})
+  get_filename_component(name "${f}" NAME_WE)
+  string(REGEX MATCH "^[0-9]+" version "${name}")
+  string(REGEX REPLACE "^0+" "" version "${version}")
+  file(READ "${f}" sql)
+  string(APPEND out "      {${version}, \"${name}\", R\"komentra_sql(${sql})komentra_sql\"},\n")
+endforeach()
+string(APPEND out "  };\n  return all;\n}\n\n}  // namespace komentra::storage\n")
+file(WRITE "${OUT_FILE}.tmp" "${out}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUT_FILE}.tmp" "${OUT_FILE}")

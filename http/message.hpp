@@ -1,0 +1,53 @@
+#pragma once
+/// Plain request and response values exchanged between the HTTP server and its
+/// handlers, so handlers and their tests never include Beast. Header names are stored
+/// in lower case.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace komentra::http {
+
+struct request {
+  std::string method;  ///< GET, POST, ...
+  std::string target;  ///< path and query, as sent
+  std::string path;    ///< target up to '?'
+  std::string query;   ///< after '?', undecoded
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// Exact body bytes. Its capacity has at least 64 spare bytes (simdjson padding).
+  std::string body;
+  std::string remote_address;
+
+  /// The first header of that (case-insensitive) name, or empty.
+  std::string_view header(std::string_view name) const;
+  /// Whether a header of that name is present at all.
+  bool has_header(std::string_view name) const;
+  /// A percent-decoded query parameter; nullopt when absent or badly encoded.
+  std::optional<std::string> query_param(std::string_view name) const;
+};
+
+struct response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static response json(int status, std::string body);
+  static response text(int status, std::string body);
+  /// {"error":{"code":code,"message":message}} with the given status.
+  static response error(int status, std::string_view code, std::string_view message);
+};
+
+/// Completes a request; call exactly once, from any thread.
+using responder = std::function<void(response)>;
+/// Handles one request; must not block (hand slow work to actors or the database pool).
+using handler = std::function<void(request&&, responder)>;
+
+/// Decodes %XX and '+' of a URL query component; nullopt on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view text);
+
+}  // namespace komentra::http
