@@ -1,0 +1,35 @@
+#pragma once
+/// The running Komentra service: database (embedded or configured), migrations, the
+/// actor system, the HTTP server and its routes. `komentra serve` and `komentra demo`
+/// both run one. start() returns a message saying what to fix when anything is wrong;
+/// stop() shuts down in order (stop accepting, finish in-flight requests, drain actors,
+/// stop the embedded database).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/settings.hpp"
+
+namespace komentra::app {
+
+class service {
+ public:
+  explicit service(config::settings cfg);
+  ~service();
+
+  std::string start();
+  void stop();
+  std::uint16_t port() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// Blocks SIGINT and SIGTERM in the calling thread (call before starting threads, so
+/// every thread inherits the mask) and returns a function that waits for one of them.
+void block_termination_signals();
+int wait_for_termination_signal();
+
+}  // namespace komentra::app
