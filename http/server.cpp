@@ -227,29 +227,46 @@ server::server(server_options opts, handler h)
 
 server::~server() { stop(std::chrono::milliseconds(0)); }
 
-std::string server::start() {
-  auto& o = impl_->opts;
-  auto where = o.host + ":" + std::to_string(o.port);
+namespace {
+
+std::string bind_and_listen(net::io_context& ioc, tcp::acceptor& acc, const std::string& host,
+                            std::uint16_t port) {
+  auto where = host + ":" + std::to_string(port);
   beast::error_code ec;
   tcp::endpoint endpoint;
-  auto addr = net::ip::make_address(o.host, ec);
+  auto addr = net::ip::make_address(host, ec);
   if (ec) {
-    tcp::resolver resolver(impl_->ioc);
-    auto results = resolver.resolve(o.host, std::to_string(o.port), ec);
-    if (ec || results.empty()) return "cannot resolve listen host " + o.host + ": " + ec.message();
+    tcp::resolver resolver(ioc);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) return "cannot resolve listen host " + host + ": " + ec.message();
     endpoint = *results.begin();
   } else {
-    endpoint = tcp::endpoint(addr, o.port);
+    endpoint = tcp::endpoint(addr, port);
   }
-  auto& acc = impl_->acceptor;
   acc.open(endpoint.protocol(), ec);
   if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
   if (ec)
     return "cannot listen on " + where + ": " + ec.message() +
-           (ec == net::error::address_in_use ? " (another program uses this port; stop it or set KOMENTRA_LISTEN)" : "");
-  acc.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return "cannot listen on " + where + ": " + ec.message();
+           (ec == net::error::address_in_use
+                ? " (another program uses this port; stop it or set KOMENTRA_LISTEN)"
+                : "");
+  return {};
+}
+
+}  // namespace
+
+std::string probe_listen(const std::string& host, std::uint16_t port) {
+  net::io_context ioc;
+  tcp::acceptor acc(ioc);
+  return bind_and_listen(ioc, acc, host, port);
+}
+
+std::string server::start() {
+  auto& o = impl_->opts;
+  if (auto err = bind_and_listen(impl_->ioc, impl_->acceptor, o.host, o.port); !err.empty())
+    return err;
   impl_->accept();
   for (int i = 0; i < o.threads; ++i) impl_->threads.emplace_back([s = impl_] { s->ioc.run(); });
   return {};

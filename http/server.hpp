@@ -64,4 +64,8 @@ class server {
   std::shared_ptr<impl> impl_;
 };
 
+/// Checks that host:port can be bound right now (start-up fails early, before anything
+/// else is created). Returns an error message or empty.
+std::string probe_listen(const std::string& host, std::uint16_t port);
+
 }  // namespace komentra::http
