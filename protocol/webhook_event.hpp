@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace komentra::protocol {
@@ -37,11 +38,16 @@ struct webhook_event {
   event_kind kind = event_kind::unknown;
   std::string account_id;  ///< entry[].id: our professional account
   /// Natural key against Meta's duplicate deliveries, unique per account:
-  /// "comment:<id>", "message:<mid>", "postback:<mid>", "reaction:<mid>:<action>:<sender>:<ts>",
-  /// "read:<mid>:<sender>", "edit:<mid>:<num_edit>", "deleted:<mid>", "standby:<mid>",
-  /// "unknown:<sha256 hex of the item's raw JSON>" (see webhook_parser.cpp for all).
+  /// "comment:<id>", "live_comment:<id>", "mention:<comment_id>", "mention:media:<media_id>",
+  /// "message:<mid>", "deleted:<mid>", "edit:<mid>:<num_edit>", "postback:<mid>" (else
+  /// "postback:<sender>:<timestamp>:<payload>"), "reaction:<mid>:<action>:<sender>:<timestamp>",
+  /// "read:<mid>:<sender>", "referral:<sender>:<timestamp>:<ref>", "standby:<key of the inner
+  /// event>", "unknown:<sha256 hex of the item's raw JSON>". A key whose parts are missing falls
+  /// back to "<prefix>:sha256:<hex of the item>". See webhook_parser.hpp for the exact rules.
   std::string dedupe_key;
-  std::string field;  ///< changes[].field, or the messaging member name ("message", "postback", ...)
+  /// changes[].field, or the messaging member name ("message", "postback", ...); for standby
+  /// events the member name of the inner event.
+  std::string field;
 
   std::int64_t time_ms = 0;  ///< messaging timestamp, else entry time (seconds scaled to ms)
 
@@ -77,5 +83,11 @@ struct webhook_event {
   std::string referral_source;
   std::string app_id;  ///< echoes may carry the sending app's id (a number on the wire)
 };
+
+bool operator==(const attachment& a, const attachment& b);
+bool operator==(const webhook_event& a, const webhook_event& b);
+inline bool operator!=(const webhook_event& a, const webhook_event& b) {
+  return !(a == b);
+}
 
 }  // namespace komentra::protocol
