@@ -1,4 +1,6 @@
 // komentra: see app/cli.cpp for the commands.
 #include "app/cli.hpp"
 
-int main(int argc, char** argv) { return komentra::app::run_cli(argc, argv); }
+int main(int argc, char** argv) {
+  return komentra::app::run_cli(argc, argv);
+}

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "app/database.hpp"
 #include "app/service.hpp"
@@ -95,8 +95,9 @@ int run_cli(int argc, char** argv) {
     return code == 0 ? 0 : exit_startup_error;
   }
 
-  auto loaded = config::load(config_file.empty() ? std::nullopt : std::optional<std::string>(config_file),
-                             config::komentra_environment());
+  auto loaded =
+      config::load(config_file.empty() ? std::nullopt : std::optional<std::string>(config_file),
+                   config::komentra_environment());
   if (auto* err = std::get_if<std::string>(&loaded)) return startup_error(*err);
   auto& cfg = std::get<config::settings>(loaded);
 

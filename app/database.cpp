@@ -11,7 +11,8 @@ namespace komentra::app {
 
 std::string database::open(const config::settings& cfg) {
   // libpq reads the connect time-out from the environment for every connection it opens.
-  auto timeout_s = std::max<std::int64_t>(1, (cfg.integer("database.connect_timeout_ms") + 999) / 1000);
+  auto timeout_s =
+      std::max<std::int64_t>(1, (cfg.integer("database.connect_timeout_ms") + 999) / 1000);
   setenv("PGCONNECT_TIMEOUT", std::to_string(timeout_s).c_str(), 0);
   url_ = cfg.str("database.url");
   if (url_.empty()) {

@@ -12,7 +12,9 @@ namespace komentra::crypto {
 
 namespace {
 
-[[noreturn]] void fail(const char* what) { throw std::runtime_error(std::string("OpenSSL: ") + what); }
+[[noreturn]] void fail(const char* what) {
+  throw std::runtime_error(std::string("OpenSSL: ") + what);
+}
 
 using cipher_ctx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
@@ -91,14 +93,17 @@ std::string base64url_encode(std::string_view raw) {
   std::size_t i = 0;
   for (; i + 2 < raw.size(); i += 3) {
     unsigned v = static_cast<unsigned char>(raw[i]) << 16 |
-                 static_cast<unsigned char>(raw[i + 1]) << 8 | static_cast<unsigned char>(raw[i + 2]);
-    out += {alphabet[v >> 18 & 63], alphabet[v >> 12 & 63], alphabet[v >> 6 & 63], alphabet[v & 63]};
+                 static_cast<unsigned char>(raw[i + 1]) << 8 |
+                 static_cast<unsigned char>(raw[i + 2]);
+    out +=
+        {alphabet[v >> 18 & 63], alphabet[v >> 12 & 63], alphabet[v >> 6 & 63], alphabet[v & 63]};
   }
   if (i + 1 == raw.size()) {
     unsigned v = static_cast<unsigned char>(raw[i]) << 16;
     out += {alphabet[v >> 18 & 63], alphabet[v >> 12 & 63]};
   } else if (i + 2 == raw.size()) {
-    unsigned v = static_cast<unsigned char>(raw[i]) << 16 | static_cast<unsigned char>(raw[i + 1]) << 8;
+    unsigned v = static_cast<unsigned char>(raw[i]) << 16 | static_cast<unsigned char>(raw[i + 1])
+                                                                << 8;
     out += {alphabet[v >> 18 & 63], alphabet[v >> 12 & 63], alphabet[v >> 6 & 63]};
   }
   return out;
@@ -139,9 +144,11 @@ std::string aes256gcm_seal(std::string_view key, std::string_view plaintext, std
   out.resize(iv_len + plaintext.size() + tag_len);
   auto* ct = reinterpret_cast<unsigned char*>(out.data()) + iv_len;
   int len = 0;
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key), bytes(iv)) != 1 ||
+  if (!ctx ||
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key), bytes(iv)) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes(aad), static_cast<int>(aad.size())) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), ct, &len, bytes(plaintext), static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), ct, &len, bytes(plaintext),
+                        static_cast<int>(plaintext.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), ct + len, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, tag_len, ct + plaintext.size()) != 1)
     fail("AES-256-GCM encrypt");
@@ -158,7 +165,8 @@ std::optional<std::string> aes256gcm_open(std::string_view key, std::string_view
   std::string out(ct.size(), '\0');
   auto* pt = reinterpret_cast<unsigned char*>(out.data());
   int len = 0;
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key), bytes(iv)) != 1 ||
+  if (!ctx ||
+      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key), bytes(iv)) != 1 ||
       EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes(aad), static_cast<int>(aad.size())) != 1 ||
       EVP_DecryptUpdate(ctx.get(), pt, &len, bytes(ct), static_cast<int>(ct.size())) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, tag_len, tag.data()) != 1 ||

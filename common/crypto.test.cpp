@@ -10,7 +10,7 @@ CAF_TEST(hmac sha256 matches RFC 4231 test case 2) {
                   "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
-CAF_TEST(sha256 of abc matches FIPS 180-2) {
+CAF_TEST(sha256 of abc matches FIPS 180 - 2) {
   CAF_CHECK_EQUAL(to_hex(sha256("abc")),
                   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
@@ -40,7 +40,8 @@ CAF_TEST(aes gcm seals and refuses a wrong aad or a flipped bit) {
   std::string key(32, 'k');
   auto sealed = aes256gcm_seal(key, "IGAA-token", "17841400000000001");
   CAF_CHECK_EQUAL(sealed.size(), 12u + 10u + 16u);
-  CAF_CHECK_EQUAL(aes256gcm_open(key, sealed, "17841400000000001").value_or("<none>"), "IGAA-token");
+  CAF_CHECK_EQUAL(aes256gcm_open(key, sealed, "17841400000000001").value_or("<none>"),
+                  "IGAA-token");
   CAF_CHECK(!aes256gcm_open(key, sealed, "17841400000000002"));
   sealed[14] ^= 1;
   CAF_CHECK(!aes256gcm_open(key, sealed, "17841400000000001"));

@@ -17,7 +17,11 @@ CAF_TEST(quote escapes quotes backslashes and control characters) {
 }
 
 CAF_TEST(quote keeps valid utf8 and replaces invalid bytes) {
-  CAF_CHECK_EQUAL(json::quote("pre\xC3\xA7o \xF0\x9F\x94\xA5"), "\"pre\xC3\xA7o \xF0\x9F\x94\xA5\"");
-  CAF_CHECK_EQUAL(json::quote("a\xFF" "b"), "\"a\xEF\xBF\xBD" "b\"");
+  CAF_CHECK_EQUAL(json::quote("pre\xC3\xA7o \xF0\x9F\x94\xA5"),
+                  "\"pre\xC3\xA7o \xF0\x9F\x94\xA5\"");
+  CAF_CHECK_EQUAL(json::quote("a\xFF"
+                              "b"),
+                  "\"a\xEF\xBF\xBD"
+                  "b\"");
   CAF_CHECK_EQUAL(json::quote("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
 }

@@ -69,6 +69,8 @@ std::optional<identity> lookup_user(const std::string& name) {
   return identity{pw.pw_uid, pw.pw_gid, name};
 }
 
-bool running_as_root() { return geteuid() == 0; }
+bool running_as_root() {
+  return geteuid() == 0;
+}
 
 }  // namespace komentra::process

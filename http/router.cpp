@@ -52,7 +52,8 @@ void router::operator()(request&& req, responder respond) const {
     if (r.method == req.method) return r.handle(std::move(req), params, std::move(respond));
     allowed += (allowed.empty() ? "" : ", ") + r.method;
   }
-  if (!path_known) return respond(response::error(404, "not_found", "no such endpoint: " + req.path));
+  if (!path_known)
+    return respond(response::error(404, "not_found", "no such endpoint: " + req.path));
   auto res = response::error(405, "method_not_allowed", "use " + allowed);
   res.headers.emplace_back("Allow", allowed);
   respond(std::move(res));

@@ -277,7 +277,14 @@ bool reader::string(od::value& v, std::string& out, std::string_view what) {
   if (is_null(v)) return true;
   std::string_view text;
   if (v.get_string().get(text)) return fail(what, "is not a string");
-  out.assign(text);
+  // "\u0000" decodes to a NUL byte, which PostgreSQL text cannot hold; storing it would
+  // fail the delivery on every retry. U+FFFD keeps the text's shape without it.
+  out.clear();
+  for (std::size_t nul; (nul = text.find('\0')) != std::string_view::npos;) {
+    out.append(text.substr(0, nul)).append("\xEF\xBF\xBD");
+    text.remove_prefix(nul + 1);
+  }
+  out.append(text);
   return true;
 }
 

@@ -846,3 +846,13 @@ CAF_TEST(parsing speed is measured for 1 and 50 event deliveries) {
             0);
   CAF_CHECK(measure("50 events, in place (reserved capacity)", fifty_reserved, 2000, in_place) > 0);
 }
+
+CAF_TEST(an escaped nul character becomes a replacement character) {
+  auto out = parse_delivery(messaging(
+      R"({"sender":{"id":"9000000000000001"},"recipient":{"id":"17841400000000001"},"timestamp":1796299200000,"message":{"mid":"m_N\u0000UL","text":"a\u0000b"}})"));
+  CAF_REQUIRE(out.ok());
+  CAF_REQUIRE_EQUAL(out.events.size(), 1u);
+  CAF_CHECK_EQUAL(out.events[0].text, "a\xEF\xBF\xBD" "b");
+  CAF_CHECK_EQUAL(out.events[0].mid, "m_N\xEF\xBF\xBDUL");
+  CAF_CHECK(out.events[0].dedupe_key.find('\0') == std::string::npos);
+}

@@ -9,8 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <pqxx/pqxx>
 
 namespace komentra::storage {
 
@@ -40,7 +40,9 @@ embedded_postgres::~embedded_postgres() {
   if (lock_fd_ >= 0) close(lock_fd_);
 }
 
-std::string embedded_postgres::cluster_dir() const { return opts_.data_dir + "/pg"; }
+std::string embedded_postgres::cluster_dir() const {
+  return opts_.data_dir + "/pg";
+}
 
 process::result embedded_postgres::run_pg(const std::vector<std::string>& argv) {
   return process::run(argv, run_as_);
@@ -60,8 +62,9 @@ std::string embedded_postgres::ensure_reachable(const std::string& path) {
     if (!(other_x || owner_x || group_x)) {
       auto res = process::run({"setfacl", "-m", "u:" + run_as_->name + ":x", p.string()});
       if (res.exit_code != 0)
-        return "the OS user '" + run_as_->name + "' that runs the embedded PostgreSQL cannot enter " +
-               p.string() + " (install the 'acl' package so komentra can grant it, or set "
+        return "the OS user '" + run_as_->name +
+               "' that runs the embedded PostgreSQL cannot enter " + p.string() +
+               " (install the 'acl' package so komentra can grant it, or set "
                "KOMENTRA_DATA_DIR to a directory outside it)";
       spdlog::info("granted user {} search permission on {} (ACL) for the embedded PostgreSQL",
                    run_as_->name, p.string());
@@ -78,11 +81,13 @@ std::string embedded_postgres::start() {
            "); install the postgresql-15 package or set KOMENTRA_DATABASE_URL";
   std::error_code ec;
   fs::create_directories(opts_.data_dir, ec);
-  if (ec) return "cannot create data directory " + opts_.data_dir + ": " + ec.message() +
-                 " (set KOMENTRA_DATA_DIR to a writable directory)";
+  if (ec)
+    return "cannot create data directory " + opts_.data_dir + ": " + ec.message() +
+           " (set KOMENTRA_DATA_DIR to a writable directory)";
   opts_.data_dir = fs::absolute(opts_.data_dir).lexically_normal().string();
   if (access(opts_.data_dir.c_str(), W_OK) != 0)
-    return "data directory " + opts_.data_dir + " is not writable (set KOMENTRA_DATA_DIR to a writable directory)";
+    return "data directory " + opts_.data_dir +
+           " is not writable (set KOMENTRA_DATA_DIR to a writable directory)";
 
   // One komentra per data directory: the lock tells a leftover server (after a crash)
   // from one another komentra is using right now.
@@ -101,7 +106,8 @@ std::string embedded_postgres::start() {
   if (process::running_as_root()) {
     run_as_ = process::lookup_user(opts_.run_as_user);
     if (!run_as_)
-      return "komentra runs as root, and PostgreSQL refuses root, but the user '" + opts_.run_as_user +
+      return "komentra runs as root, and PostgreSQL refuses root, but the user '" +
+             opts_.run_as_user +
              "' that should run it does not exist (install postgresql-15, which creates it, or set "
              "KOMENTRA_DATABASE_EMBEDDED_USER)";
   }
@@ -110,7 +116,6 @@ std::string embedded_postgres::start() {
   if (run_as_ && chown(root.c_str(), run_as_->uid, run_as_->gid) != 0)
     return "cannot hand " + root + " to user " + run_as_->name + ": " + std::strerror(errno);
   if (auto err = ensure_reachable(root); !err.empty()) return err;
-
 
   if (!fs::exists(data + "/PG_VERSION")) {
     // A half-made cluster from an interrupted initdb is removed first.

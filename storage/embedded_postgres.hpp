@@ -15,9 +15,9 @@
 namespace komentra::storage {
 
 struct embedded_options {
-  std::string data_dir;      ///< the cluster lives in data_dir/pg
-  std::string bin_dir;       ///< where initdb and pg_ctl are
-  std::string run_as_user;   ///< used only when running as root
+  std::string data_dir;     ///< the cluster lives in data_dir/pg
+  std::string bin_dir;      ///< where initdb and pg_ctl are
+  std::string run_as_user;  ///< used only when running as root
   std::string database = "komentra";
 };
 

@@ -15,12 +15,14 @@ CAF_TEST(the test cluster answers queries over its unix socket) {
   pqxx::connection c(pg.url());
   pqxx::read_transaction tx(c);
   CAF_CHECK_EQUAL(tx.exec1("SELECT current_setting('listen_addresses')")[0].as<std::string>(), "");
-  CAF_CHECK(tx.exec1("SELECT version()")[0].as<std::string>().find("PostgreSQL 15") != std::string::npos);
+  CAF_CHECK(tx.exec1("SELECT version()")[0].as<std::string>().find("PostgreSQL 15") !=
+            std::string::npos);
 }
 
 CAF_TEST(a second komentra on the same data directory is refused) {
   embedded_options opts;
-  opts.data_dir = testing::cluster().cluster_dir().substr(0, testing::cluster().cluster_dir().size() - 3);
+  opts.data_dir =
+      testing::cluster().cluster_dir().substr(0, testing::cluster().cluster_dir().size() - 3);
   opts.bin_dir = "/usr/lib/postgresql/15/bin";
   opts.run_as_user = "postgres";
   embedded_postgres second(opts);

@@ -1,7 +1,7 @@
 #include "storage/migrations.hpp"
 
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <pqxx/pqxx>
 
 namespace komentra::storage {
 
@@ -36,7 +36,9 @@ int current_schema_version(pqxx::connection& conn) {
 // A session-level advisory lock, held across the per-migration transactions.
 class migration_lock {
  public:
-  explicit migration_lock(pqxx::connection& conn) : conn_(conn) { exec("SELECT pg_advisory_lock($1)"); }
+  explicit migration_lock(pqxx::connection& conn) : conn_(conn) {
+    exec("SELECT pg_advisory_lock($1)");
+  }
   ~migration_lock() {
     try {
       exec("SELECT pg_advisory_unlock($1)");

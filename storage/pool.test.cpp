@@ -63,7 +63,12 @@ CAF_TEST(a full queue refuses new jobs instead of growing) {
   std::promise<void> release;
   auto gate = release.get_future().share();
   std::promise<void> started;
-  CAF_REQUIRE(p.submit([&](pqxx::connection&) { started.set_value(); gate.wait(); }, {}));
+  CAF_REQUIRE(p.submit(
+      [&](pqxx::connection&) {
+        started.set_value();
+        gate.wait();
+      },
+      {}));
   started.get_future().wait();
   CAF_CHECK(p.submit([](pqxx::connection&) {}, {}));   // fills the queue of one
   CAF_CHECK(!p.submit([](pqxx::connection&) {}, {}));  // refused

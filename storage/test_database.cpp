@@ -56,7 +56,9 @@ std::string replace_dbname(const std::string& url, const std::string& db) {
 
 }  // namespace
 
-embedded_postgres& cluster() { return *instance().pg; }
+embedded_postgres& cluster() {
+  return *instance().pg;
+}
 
 std::string fresh_database() {
   static std::atomic<int> counter{0};

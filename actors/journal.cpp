@@ -1,0 +1,179 @@
+#include "actors/journal.hpp"
+
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+#include <pqxx/pqxx>
+
+#include "storage/pool.hpp"
+
+namespace komentra::actors {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+class journal_writer {
+ public:
+  journal_writer(journal_options opts, router_actor router, std::shared_ptr<journal_counters> c)
+      : opts_(std::move(opts)), router_(std::move(router)), counters_(std::move(c)) {}
+
+  std::size_t rows(const std::vector<journal_request>& batch) const {
+    std::size_t n = 0;
+    for (auto& r : batch) n += std::max<std::size_t>(1, r.delivery.events.size());
+    return n;
+  }
+
+  void flush(std::vector<journal_request>& batch) {
+    if (batch.empty()) return;
+    std::string error = store(batch, 0, batch.size());
+    if (!error.empty() && batch.size() > 1 && conn_) {
+      // Not the connection: isolate the delivery that cannot be stored.
+      spdlog::warn("journal: batch of {} failed ({}); storing deliveries one by one", batch.size(),
+                   error);
+      for (std::size_t i = 0; i < batch.size(); ++i)
+        if (auto err = store(batch, i, i + 1); !err.empty()) fail(batch[i], err);
+    } else if (!error.empty()) {
+      for (auto& r : batch) fail(r, error);
+    }
+    batch.clear();
+  }
+
+  void purge() {
+    try {
+      connect();
+      auto n = storage::purge_deliveries(*conn_, opts_.raw_retention);
+      if (n > 0) spdlog::info("journal: removed {} raw deliveries past retention", n);
+    } catch (const std::exception& e) {
+      drop_broken();
+      spdlog::warn("journal: purge of old raw deliveries failed: {}", trimmed(e.what()));
+    }
+  }
+
+ private:
+  void connect() {
+    if (!conn_) conn_ = storage::connect(opts_.database_url);
+  }
+
+  void drop_broken() {
+    if (conn_ && !conn_->is_open()) conn_.reset();
+  }
+
+  // Stores batch[from, to) in one transaction and answers those requests on success.
+  std::string store(std::vector<journal_request>& batch, std::size_t from, std::size_t to) {
+    std::vector<const storage::delivery_record*> records;
+    for (std::size_t i = from; i < to; ++i) records.push_back(&batch[i].delivery);
+    storage::batch_result res;
+    try {
+      connect();
+      res = storage::store_batch(*conn_, records);
+    } catch (const pqxx::broken_connection& e) {
+      conn_.reset();
+      return "database unreachable: " + trimmed(e.what());
+    } catch (const std::exception& e) {
+      drop_broken();
+      if (!conn_) return "database unreachable: " + trimmed(e.what());
+      return trimmed(e.what());
+    }
+    ++counters_->commits;
+    counters_->batch_rows += rows(batch);
+    std::vector<journal_outcome> outcomes(records.size());
+    std::vector<stored_event> fresh;
+    fresh.reserve(res.inserted.size());
+    for (auto& ins : res.inserted) {
+      auto& req = batch[from + ins.delivery_index];
+      ++outcomes[ins.delivery_index].new_events;
+      fresh.push_back({ins.journal_id, req.delivery.id, req.delivery.events[ins.event_index]});
+    }
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      auto& out = outcomes[i];
+      out.stored = true;
+      out.duplicates = records[i]->events.size() - out.new_events;
+      counters_->events_stored += out.new_events;
+      counters_->duplicates += out.duplicates;
+      ++counters_->deliveries;
+      spdlog::debug("delivery {}: stored {} new events, {} duplicates", records[i]->id,
+                    out.new_events, out.duplicates);
+      answer(batch[from + i], std::move(out));
+    }
+    if (!fresh.empty()) caf::anon_send(router_, events_atom::value, std::move(fresh));
+    return {};
+  }
+
+  void answer(journal_request& r, journal_outcome out) {
+    --counters_->pending;
+    if (r.done) r.done(std::move(out));
+    r.done = nullptr;
+  }
+
+  void fail(journal_request& r, const std::string& error) {
+    ++counters_->failures;
+    spdlog::warn("delivery {}: not stored: {}", r.delivery.id, error);
+    journal_outcome out;
+    out.error = error;
+    answer(r, std::move(out));
+  }
+
+  journal_options opts_;
+  router_actor router_;
+  std::shared_ptr<journal_counters> counters_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+void journal_loop(caf::blocking_actor* self, journal_options opts, router_actor router,
+                  std::shared_ptr<journal_counters> counters) {
+  journal_writer writer(opts, std::move(router), std::move(counters));
+  std::vector<journal_request> batch;
+  bool running = true;
+  auto next_purge = clock::now();
+  while (running) {
+    self->receive([&](append_atom, journal_request& r) { batch.push_back(std::move(r)); },
+                  [&](caf::exit_msg&) { running = false; },
+                  caf::after(std::chrono::seconds(1)) >> [] {});
+    // Group commit: whatever else is already waiting (or arrives within batch_wait)
+    // joins this transaction.
+    auto deadline = clock::now() + opts.batch_wait;
+    bool more = !batch.empty();
+    while (more && running && writer.rows(batch) < opts.max_batch_rows) {
+      auto left = std::max(clock::duration::zero(), deadline - clock::now());
+      self->receive([&](append_atom, journal_request& r) { batch.push_back(std::move(r)); },
+                    [&](caf::exit_msg&) { running = false; },
+                    caf::after(std::chrono::duration_cast<std::chrono::microseconds>(left)) >>
+                        [&] { more = false; });
+    }
+    writer.flush(batch);
+    if (clock::now() >= next_purge) {
+      writer.purge();
+      next_purge = clock::now() + opts.purge_interval;
+    }
+  }
+  writer.flush(batch);
+}
+
+}  // namespace
+
+journal_handle::journal_handle(caf::actor journal, std::shared_ptr<journal_counters> counters,
+                               std::size_t queue_limit)
+    : journal_(std::move(journal)), counters_(std::move(counters)), queue_limit_(queue_limit) {}
+
+bool journal_handle::submit(journal_request req) const {
+  if (counters_->pending.fetch_add(1) >= queue_limit_) {
+    --counters_->pending;
+    return false;
+  }
+  caf::anon_send(journal_, append_atom::value, std::move(req));
+  return true;
+}
+
+journal_handle spawn_journal(caf::actor_system& sys, journal_options opts, router_actor router,
+                             std::size_t queue_limit) {
+  auto counters = std::make_shared<journal_counters>();
+  auto actor = sys.spawn<caf::detached>(journal_loop, std::move(opts), std::move(router), counters);
+  return journal_handle(std::move(actor), std::move(counters), queue_limit);
+}
+
+}  // namespace komentra::actors

@@ -1,0 +1,100 @@
+#include "http/webhook_routes.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+#include "common/json_writer.hpp"
+#include "http/health_routes.hpp"
+#include "http/server.hpp"
+#include "protocol/signature.hpp"
+#include "protocol/webhook_parser.hpp"
+
+namespace komentra::http {
+
+namespace {
+
+constexpr const char* path = "/webhooks/instagram";
+
+response retry_later(std::string_view reason, int seconds) {
+  auto res = response::error(503, "unavailable", reason);
+  res.headers.emplace_back("Retry-After", std::to_string(seconds));
+  return res;
+}
+
+bool plain_challenge(const std::string& s) {
+  // Echoing anything else back would be a reflected-content risk; Meta sends digits.
+  return !s.empty() && s.size() <= 128 &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c); });
+}
+
+void handshake(const webhook_options& opts, const request& req, responder& respond) {
+  auto mode = req.query_param("hub.mode");
+  auto token = req.query_param("hub.verify_token");
+  auto challenge = req.query_param("hub.challenge");
+  auto forbidden = [&](const char* why) {
+    spdlog::warn("webhook handshake refused: {}", why);
+    respond(response::text(403, "forbidden\n"));
+  };
+  if (!mode || *mode != "subscribe") return forbidden("hub.mode is not 'subscribe'");
+  if (opts.verify_token.empty()) return forbidden("no verify token is configured");
+  if (!token || !crypto::constant_time_equal(*token, opts.verify_token))
+    return forbidden("hub.verify_token does not match the configured token");
+  if (!challenge || !plain_challenge(*challenge)) {
+    spdlog::warn("webhook handshake refused: hub.challenge is missing or not alphanumeric");
+    return respond(response::text(400, "hub.challenge must be letters and digits\n"));
+  }
+  spdlog::info("webhook handshake accepted");
+  response res{200, "text/plain", *challenge, {}};
+  respond(std::move(res));
+}
+
+}  // namespace
+
+void add_webhook_routes(router& r, server& srv, actors::journal_handle journal,
+                        webhook_options opts) {
+  auto shared = std::make_shared<webhook_options>(std::move(opts));
+  r.add("GET", path, [shared](request&& req, const path_params&, responder respond) {
+    handshake(*shared, req, respond);
+  });
+  r.add(
+      "POST", path, [shared, &srv, journal](request&& req, const path_params&, responder respond) {
+        auto id = crypto::to_hex(crypto::random_bytes(8));
+        if (!protocol::verify_signature(req.header("x-hub-signature-256"), req.body,
+                                        shared->app_secrets)) {
+          spdlog::warn("delivery {}: rejected: {} X-Hub-Signature-256 (from {})", id,
+                       req.has_header("x-hub-signature-256") ? "wrong" : "missing",
+                       req.remote_address);
+          return respond(response::error(401, "bad_signature",
+                                         "X-Hub-Signature-256 is missing or does not match any "
+                                         "configured app secret"));
+        }
+        auto parsed =
+            protocol::parse_delivery(req.body.data(), req.body.size(), req.body.capacity());
+        if (!parsed.ok()) {
+          spdlog::warn("delivery {}: rejected: {}", id, parsed.error);
+          return respond(response::error(400, "invalid_payload", parsed.error));
+        }
+        auto count = parsed.events.size();
+        respond = with_deadline(srv, shared->commit_deadline, respond,
+                                retry_later("the database did not confirm in time", 30));
+        actors::journal_request jr;
+        jr.delivery = {id, std::move(req.body), std::move(parsed.events)};
+        jr.done = [respond, id, count](actors::journal_outcome out) {
+          if (!out.stored) return respond(retry_later("events not stored: " + out.error, 30));
+          json::writer w;
+          w.begin_object().field("delivery", id).field("events", static_cast<std::int64_t>(count));
+          w.field("stored", static_cast<std::int64_t>(out.new_events));
+          w.field("duplicates", static_cast<std::int64_t>(out.duplicates)).end_object();
+          respond(response::json(200, w.take()));
+        };
+        if (!journal.submit(std::move(jr))) {
+          spdlog::warn("delivery {}: refused: the journal queue is full", id);
+          respond(retry_later("too many deliveries waiting to be stored", 5));
+        }
+      });
+}
+
+}  // namespace komentra::http

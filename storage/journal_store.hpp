@@ -1,0 +1,42 @@
+#pragma once
+/// The journal's SQL: one transaction stores many deliveries (raw body) and their
+/// normalized events; the unique (account_id, dedupe_key) constraint drops duplicates,
+/// and only the rows actually inserted are returned. Called by the journal actor on its
+/// own connection; throws pqxx exceptions on database errors (nothing is committed then).
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+#include "protocol/webhook_event.hpp"
+
+namespace komentra::storage {
+
+struct delivery_record {
+  std::string id;  ///< correlation id, also the row's key
+  std::string body;
+  std::vector<protocol::webhook_event> events;
+};
+
+struct inserted_event {
+  std::int64_t journal_id;
+  std::size_t delivery_index;  ///< into the batch
+  std::size_t event_index;     ///< into that delivery's events
+};
+
+struct batch_result {
+  std::vector<inserted_event> inserted;  ///< new events, in batch order
+  std::size_t duplicates = 0;
+};
+
+/// Stores the batch in one transaction (deliveries, then events with ON CONFLICT DO
+/// NOTHING) and commits.
+batch_result store_batch(pqxx::connection& conn, const std::vector<const delivery_record*>& batch);
+
+/// Deletes raw delivery bodies older than `retention`; returns how many.
+std::size_t purge_deliveries(pqxx::connection& conn, std::chrono::seconds retention);
+
+}  // namespace komentra::storage

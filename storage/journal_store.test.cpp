@@ -1,0 +1,102 @@
+#define CAF_SUITE journal_store
+#include <caf/test/unit_test.hpp>
+
+#include <pqxx/pqxx>
+
+#include "storage/journal_store.hpp"
+#include "storage/migrations.hpp"
+#include "storage/test_database.hpp"
+
+using namespace komentra;
+using namespace komentra::storage;
+
+namespace {
+
+protocol::webhook_event comment(const std::string& id, const std::string& text) {
+  protocol::webhook_event e;
+  e.kind = protocol::event_kind::comment;
+  e.account_id = "17841400000000001";
+  e.dedupe_key = "comment:" + id;
+  e.comment_id = id;
+  e.text = text;
+  e.time_ms = 1796299200000;
+  return e;
+}
+
+struct fixture {
+  std::unique_ptr<pqxx::connection> conn;
+  fixture() {
+    conn = connect(testing::fresh_database());
+    auto res = migrate(*conn);
+    if (!res.error.empty()) CAF_FAIL(res.error);
+  }
+  std::size_t count(const std::string& sql) {
+    pqxx::read_transaction tx(*conn);
+    return tx.exec1(sql)[0].as<std::size_t>();
+  }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(journal_store_tests, fixture)
+
+CAF_TEST(a batch stores every delivery and event and reports them as new) {
+  delivery_record a{
+      "d1", "{}", {comment("17900000000000011", "link"), comment("17900000000000012", "x")}};
+  delivery_record b{"d2", "{}", {comment("17900000000000013", "pre\xC3\xA7o")}};
+  auto res = store_batch(*conn, {&a, &b});
+  CAF_CHECK_EQUAL(res.inserted.size(), 3u);
+  CAF_CHECK_EQUAL(res.duplicates, 0u);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events"), 3u);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM webhook_deliveries"), 2u);
+  pqxx::read_transaction tx(*conn);
+  CAF_CHECK_EQUAL(tx.exec1("SELECT event->>'text' FROM journal_events WHERE dedupe_key = "
+                           "'comment:17900000000000013'")[0]
+                      .as<std::string>(),
+                  "pre\xC3\xA7o");
+  CAF_CHECK_EQUAL(tx.exec1("SELECT event_time FROM journal_events LIMIT 1")[0].as<std::string>(),
+                  "2026-12-03 12:00:00+00");
+}
+
+CAF_TEST(a second delivery of the same event is a duplicate) {
+  delivery_record a{"d1", "{}", {comment("17900000000000001", "link")}};
+  delivery_record b{"d2", "{}", {comment("17900000000000001", "link")}};
+  CAF_CHECK_EQUAL(store_batch(*conn, {&a}).inserted.size(), 1u);
+  auto res = store_batch(*conn, {&b});
+  CAF_CHECK_EQUAL(res.inserted.size(), 0u);
+  CAF_CHECK_EQUAL(res.duplicates, 1u);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events"), 1u);
+}
+
+CAF_TEST(duplicates inside one batch are stored once) {
+  delivery_record a{"d1", "{}", {comment("17900000000000001", "link")}};
+  delivery_record b{"d2", "{}", {comment("17900000000000001", "link")}};
+  auto res = store_batch(*conn, {&a, &b});
+  CAF_REQUIRE_EQUAL(res.inserted.size(), 1u);
+  CAF_CHECK_EQUAL(res.inserted[0].delivery_index, 0u);
+  CAF_CHECK_EQUAL(res.duplicates, 1u);
+}
+
+CAF_TEST(the same key on two accounts is two events) {
+  auto e1 = comment("17900000000000001", "a");
+  auto e2 = e1;
+  e2.account_id = "17841400000000002";
+  delivery_record a{"d1", "{}", {e1, e2}};
+  CAF_CHECK_EQUAL(store_batch(*conn, {&a}).inserted.size(), 2u);
+}
+
+CAF_TEST(purge removes raw bodies past retention and keeps the events) {
+  delivery_record a{"d1", "{}", {comment("17900000000000001", "a")}};
+  store_batch(*conn, {&a});
+  {
+    pqxx::work tx(*conn);
+    tx.exec0("UPDATE webhook_deliveries SET received_at = now() - interval '5 hours'");
+    tx.commit();
+  }
+  CAF_CHECK_EQUAL(purge_deliveries(*conn, std::chrono::hours(6)), 0u);
+  CAF_CHECK_EQUAL(purge_deliveries(*conn, std::chrono::hours(4)), 1u);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM webhook_deliveries"), 0u);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events WHERE delivery_id IS NULL"), 1u);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
