@@ -96,10 +96,12 @@ std::string validate(const key_spec& spec, const std::string& value) {
   };
   switch (spec.type) {
     case value_type::string:
-    case value_type::list: return {};
+    case value_type::list:
+      return {};
     case value_type::integer: {
       std::int64_t v;
-      if (!parse_int(value, v) || v < spec.min || v > spec.max) return bad() + ", got '" + value + "'";
+      if (!parse_int(value, v) || v < spec.min || v > spec.max)
+        return bad() + ", got '" + value + "'";
       return {};
     }
     case value_type::boolean:
@@ -166,7 +168,9 @@ const std::pair<std::string, origin>& settings::entry(std::string_view key) cons
   return it->second;
 }
 
-const std::string& settings::str(std::string_view key) const { return entry(key).first; }
+const std::string& settings::str(std::string_view key) const {
+  return entry(key).first;
+}
 
 std::int64_t settings::integer(std::string_view key) const {
   std::int64_t v = 0;
@@ -174,13 +178,17 @@ std::int64_t settings::integer(std::string_view key) const {
   return v;
 }
 
-bool settings::flag(std::string_view key) const { return entry(key).first == "true"; }
+bool settings::flag(std::string_view key) const {
+  return entry(key).first == "true";
+}
 
 std::vector<std::string> settings::list(std::string_view key) const {
   return split_list(entry(key).first);
 }
 
-origin settings::source(std::string_view key) const { return entry(key).second; }
+origin settings::source(std::string_view key) const {
+  return entry(key).second;
+}
 
 std::string settings::set(std::string_view key, const std::string& value, origin from) {
   const key_spec* spec = find_key(key);
@@ -197,7 +205,9 @@ std::string settings::render() const {
     std::string shown = value;
     if (spec.secret && !value.empty())
       shown = spec.name == "database.url" ? mask_database_url(value) : "********";
-    const char* where = from == origin::environment ? "environment (" : from == origin::file ? "file" : "default";
+    const char* where = from == origin::environment ? "environment ("
+                        : from == origin::file      ? "file"
+                                                    : "default";
     out += std::string(spec.name) + " = \"" + shown + "\"  # " + where +
            (from == origin::environment ? env_name(spec.name) + ")" : "") + "\n";
   }
@@ -207,7 +217,8 @@ std::string settings::render() const {
 std::variant<settings, std::string> load(const std::optional<std::string>& file,
                                          const std::map<std::string, std::string>& env) {
   settings s;
-  for (auto& spec : schema()) s.values_[std::string(spec.name)] = {std::string(spec.default_value), origin::schema_default};
+  for (auto& spec : schema())
+    s.values_[std::string(spec.name)] = {std::string(spec.default_value), origin::schema_default};
   if (file) {
     std::map<std::string, std::string> from_file;
     try {
@@ -228,8 +239,8 @@ std::variant<settings, std::string> load(const std::optional<std::string>& file,
       if (env_name(k.name) == name) spec = &k;
     if (!spec) {
       // Variables the scripts and tests use themselves are not configuration keys.
-      static const std::vector<std::string> not_keys = {"KOMENTRA_CONFIG", "KOMENTRA_TEST_DATABASE_URL",
-                                                        "KOMENTRA_BUILD_DIR"};
+      static const std::vector<std::string> not_keys = {
+          "KOMENTRA_CONFIG", "KOMENTRA_TEST_DATABASE_URL", "KOMENTRA_BUILD_DIR"};
       if (std::find(not_keys.begin(), not_keys.end(), name) != not_keys.end()) continue;
       return "unknown environment variable " + name + "; " + known_keys_hint("") +
              " (as KOMENTRA_ + upper case, dots as underscores)";

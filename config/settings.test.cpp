@@ -116,5 +116,6 @@ CAF_TEST(render masks secrets) {
 }
 
 CAF_TEST(mask database url handles key value strings) {
-  CAF_CHECK_EQUAL(mask_database_url("host=x password=abc dbname=y"), "host=x password=*** dbname=y");
+  CAF_CHECK_EQUAL(mask_database_url("host=x password=abc dbname=y"),
+                  "host=x password=*** dbname=y");
 }
