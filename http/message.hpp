@@ -35,6 +35,8 @@ struct response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  /// Fault injection (simulator): close the connection instead of writing this response.
+  bool close_without_answer = false;
 
   static response json(int status, std::string body);
   static response text(int status, std::string body);

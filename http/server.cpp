@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <array>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -49,7 +50,7 @@ class session : public std::enable_shared_from_this<session> {
       : stream_(std::move(socket)), srv_(std::move(srv)) {
     ++srv_->open;
   }
-  ~session() { --srv_->open; }
+  ~session() { release(); }
 
   void run() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -158,6 +159,10 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void write(response res) {
+    if (res.close_without_answer) {
+      busy_ = false;
+      return close();
+    }
     auto msg = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(res.status), version_ ? version_ : 11);
     msg->set(bhttp::field::content_type, res.content_type);
@@ -170,22 +175,54 @@ class session : public std::enable_shared_from_this<session> {
     bhttp::async_write(stream_, *msg,
                        [self = shared_from_this(), msg, keep](beast::error_code ec, std::size_t) {
                          self->busy_ = false;
-                         if (ec || !keep) return self->close();
+                         if (ec) return self->close();
+                         if (!keep) return self->drain_and_close();
                          self->read_header();
                        });
+  }
+
+  // After refusing a request whose body is still arriving, closing at once would make
+  // the kernel reset the connection and the client could lose our answer; so stop
+  // sending, read and drop what is in flight for a moment, then close.
+  void drain_and_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(1));
+    drain_ = std::make_shared<std::array<char, 16384>>();
+    drain_more();
+  }
+
+  void drain_more() {
+    stream_.async_read_some(net::buffer(*drain_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->close();
+                              self->drain_more();
+                            });
   }
 
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
+    release();
+  }
+
+  // A closed connection no longer counts as open, even while a late responder still
+  // holds this session.
+  void release() {
+    if (!released_) {
+      released_ = true;
+      --srv_->open;
+    }
   }
 
   beast::tcp_stream stream_;
   std::shared_ptr<server::impl> srv_;
   beast::flat_buffer buffer_;
+  std::shared_ptr<std::array<char, 16384>> drain_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = true;
+  bool released_ = false;
   bool busy_ = false;
   unsigned version_ = 11;
   std::uint64_t served_ = 0;

@@ -118,7 +118,9 @@ reply connection::exchange(const std::string& method, const std::string& target,
   if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;
-  if (!send_raw(req)) return {};
+  // The server may answer (413) and stop reading before the body is sent; its answer
+  // is still to be read.
+  send_raw(req);
   return read_reply();
 }
 

@@ -1,5 +1,7 @@
 #include "storage/pool.hpp"
 
+#include <chrono>
+
 #include <pqxx/pqxx>
 
 namespace komentra::storage {
@@ -38,6 +40,7 @@ pool::stats pool::snapshot() const {
 
 void pool::work(std::size_t) {
   std::unique_ptr<pqxx::connection> conn;
+  auto last_used = std::chrono::steady_clock::now();
   auto set_connected = [this](bool up) {
     std::lock_guard<std::mutex> lock(mtx_);
     up ? ++connected_ : --connected_;
@@ -54,10 +57,23 @@ void pool::work(std::size_t) {
     }
     std::string error;
     try {
+      // A connection idle for a while may have lost its server (restart, failover);
+      // finding out with a trivial query costs one round trip, and spares the job a
+      // spurious failure.
+      if (conn && std::chrono::steady_clock::now() - last_used > std::chrono::seconds(1)) {
+        try {
+          pqxx::nontransaction probe(*conn);
+          probe.exec("SELECT 1");
+        } catch (const std::exception&) {
+          conn.reset();
+          set_connected(false);
+        }
+      }
       if (!conn) {
         conn = connect(opts_.url);
         set_connected(true);
       }
+      last_used = std::chrono::steady_clock::now();
       t.run(*conn);
     } catch (const pqxx::broken_connection& e) {
       error = std::string("database unreachable: ") + e.what();

@@ -1,0 +1,111 @@
+#include "tests/support/komentra_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <regex>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace komentra::testing {
+
+child_process::child_process(std::string binary, std::vector<std::string> args,
+                             std::map<std::string, std::string> env) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  // The child's environment: ours without KOMENTRA_* (tests set exactly what they want).
+  std::vector<std::string> envs;
+  for (char** e = environ; *e; ++e)
+    if (std::string(*e).rfind("KOMENTRA_", 0) != 0) envs.emplace_back(*e);
+  for (auto& [k, v] : env) envs.push_back(k + "=" + v);
+  std::vector<std::string> argv{binary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    std::vector<char*> a, e;
+    for (auto& s : argv) a.push_back(s.data());
+    a.push_back(nullptr);
+    for (auto& s : envs) e.push_back(s.data());
+    e.push_back(nullptr);
+    execve(a[0], a.data(), e.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  out_fd_ = fds[0];
+  reader_ = std::thread([this] {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(out_fd_, buf, sizeof buf)) > 0) {
+      std::lock_guard<std::mutex> lock(mtx_);
+      output_.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+}
+
+child_process::~child_process() {
+  if (running()) kill();
+  wait_exit(std::chrono::seconds(10));
+  if (reader_.joinable()) reader_.join();
+  if (out_fd_ >= 0) close(out_fd_);
+}
+
+std::string child_process::output() const {
+  std::lock_guard<std::mutex> lock(mtx_);
+  return output_;
+}
+
+bool child_process::running() {
+  if (exited_ || pid_ <= 0) return false;
+  int status;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    exited_ = true;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return false;
+  }
+  return true;
+}
+
+std::uint16_t child_process::wait_for_port(std::chrono::milliseconds timeout) {
+  static const std::regex listening("listening on http://[^:]+:([0-9]+)");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::smatch m;
+    auto out = output();
+    if (std::regex_search(out, m, listening)) return static_cast<std::uint16_t>(std::stoi(m[1]));
+    if (!running()) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
+}
+
+int child_process::wait_exit(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return status_;
+}
+
+void child_process::terminate() {
+  if (running()) ::kill(pid_, SIGTERM);
+}
+
+void child_process::kill() {
+  if (running()) ::kill(pid_, SIGKILL);
+}
+
+std::string binary_path(const char* env_var) {
+  const char* p = std::getenv(env_var);
+  if (!p)
+    throw std::runtime_error(std::string(env_var) + " is not set (run the tests through ctest)");
+  return p;
+}
+
+}  // namespace komentra::testing
