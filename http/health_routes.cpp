@@ -42,11 +42,11 @@ void add_health_routes(router& r, server& srv, storage::pool& db,
     bool queued = db.submit(
         [respond](pqxx::connection& c) {
           int current = storage::current_schema_version(c);
-          int expected = storage::latest_schema_version();
-          if (current != expected)
-            return respond(not_ready("database schema is at version " + std::to_string(current) +
-                                     ", this build needs " + std::to_string(expected) +
-                                     " (run komentra migrate)"));
+          int missing = storage::missing_migrations(c);
+          if (missing > 0 || current > storage::latest_schema_version())
+            return respond(not_ready(
+                "database schema is at version " + std::to_string(current) + " with " +
+                std::to_string(missing) + " migration(s) of this build missing (run komentra migrate)"));
           json::writer w;
           w.begin_object().field("status", "ready").field("schema_version", current).end_object();
           respond(response::json(200, w.take()));

@@ -5,6 +5,7 @@
 
 #include "storage/journal_store.hpp"
 #include "storage/migrations.hpp"
+#include "storage/pool.hpp"
 #include "storage/test_database.hpp"
 
 using namespace komentra;
@@ -26,7 +27,7 @@ protocol::webhook_event comment(const std::string& id, const std::string& text) 
 struct fixture {
   std::unique_ptr<pqxx::connection> conn;
   fixture() {
-    conn = connect(testing::fresh_database());
+    conn = storage::connect(storage::testing::fresh_database());
     auto res = migrate(*conn);
     if (!res.error.empty()) CAF_FAIL(res.error);
   }

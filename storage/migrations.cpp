@@ -1,6 +1,9 @@
 #include "storage/migrations.hpp"
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
+#include <set>
+
 #include <pqxx/pqxx>
 
 namespace komentra::storage {
@@ -61,14 +64,26 @@ migrate_result migrate(pqxx::connection& conn) {
     ensure_table(conn);
     migration_lock lock(conn);
     res.from_version = res.to_version = current_schema_version(conn);
-    if (res.from_version > latest_schema_version()) {
-      res.error = "the database schema is at version " + std::to_string(res.from_version) +
-                  ", newer than this komentra knows (" + std::to_string(latest_schema_version()) +
-                  "); run a newer komentra or point KOMENTRA_DATABASE_URL at another database";
-      return res;
+    // Every migration missing from the table is applied, not only those above the
+    // highest: migrations written on parallel branches may land out of order.
+    std::set<int> applied;
+    {
+      pqxx::read_transaction tx(conn);
+      for (auto const& row : tx.exec("SELECT version FROM schema_migrations"))
+        applied.insert(row[0].as<int>());
     }
+    std::set<int> known;
+    for (auto& m : migrations()) known.insert(m.version);
+    for (int v : applied)
+      if (!known.count(v)) {
+        res.error = "the database schema has migration " + std::to_string(v) +
+                    ", newer than this komentra knows (up to " +
+                    std::to_string(latest_schema_version()) +
+                    "); run a newer komentra or point KOMENTRA_DATABASE_URL at another database";
+        return res;
+      }
     for (auto& m : migrations()) {
-      if (m.version <= res.to_version) continue;
+      if (applied.count(m.version)) continue;
       try {
         pqxx::work tx(conn);
         tx.exec0(m.sql);
@@ -80,12 +95,23 @@ migrate_result migrate(pqxx::connection& conn) {
         return res;
       }
       spdlog::info("applied migration {}", m.name);
-      res.to_version = m.version;
+      res.to_version = std::max(res.to_version, m.version);
     }
   } catch (const std::exception& e) {
     res.error = std::string("cannot migrate the database: ") + e.what();
   }
   return res;
+}
+
+int missing_migrations(pqxx::connection& conn) {
+  std::set<int> applied;
+  pqxx::read_transaction tx(conn);
+  if (!tx.exec1("SELECT to_regclass('schema_migrations') IS NOT NULL")[0].as<bool>())
+    return static_cast<int>(migrations().size());
+  for (auto const& row : tx.exec("SELECT version FROM schema_migrations")) applied.insert(row[0].as<int>());
+  int missing = 0;
+  for (auto& m : migrations()) missing += applied.count(m.version) ? 0 : 1;
+  return missing;
 }
 
 }  // namespace komentra::storage

@@ -29,9 +29,12 @@ struct migrate_result {
   std::string error;  ///< non-empty: nothing after the failing migration was applied
 };
 
-/// Applies every pending migration. Refuses (error, nothing changed) when the database
-/// is at a version newer than this build knows.
+/// Applies every migration the database lacks, in version order. Refuses (error, nothing
+/// changed) when the database has a migration this build does not know.
 migrate_result migrate(pqxx::connection& conn);
+
+/// How many of this build's migrations the database has not applied.
+int missing_migrations(pqxx::connection& conn);
 
 /// The database's current schema version (0 when never migrated).
 int current_schema_version(pqxx::connection& conn);
