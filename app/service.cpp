@@ -10,6 +10,8 @@
 #include "actors/messages.hpp"
 #include "actors/router.hpp"
 #include "app/database.hpp"
+#include "http/api_routes.hpp"
+#include "http/client.hpp"
 #include "http/health_routes.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -39,6 +41,8 @@ struct service::impl {
   actors::journal_handle journal;
   http::router routes;
   std::unique_ptr<http::server> server;
+  std::unique_ptr<http::client> graph;  ///< outgoing Graph API / OAuth calls
+  std::unique_ptr<http::api_context> api;
 
   explicit impl(config::settings c) : cfg(std::move(c)) {}
 
@@ -95,6 +99,15 @@ struct service::impl {
     wopts.verify_token = cfg.str("meta.verify_token");
     wopts.commit_deadline = ms::milliseconds(cfg.integer("journal.commit_deadline_ms"));
     http::add_webhook_routes(routes, *server, journal, wopts);
+
+    graph = std::make_unique<http::client>(http::client_options{});
+    api = std::make_unique<http::api_context>(http::api_context{cfg, *pool, *server, *graph, {}});
+    api->engine.automations_changed = [](const std::string&) {};
+    api->engine.account_removed = [](const std::string&) {};
+    api->engine.live_state = [](const std::string&, std::function<void(std::string)> done) {
+      done("{}");
+    };
+    http::add_api_routes(routes, *api);
     if (auto err = server->start(); !err.empty()) return err;
     spdlog::info("komentra listening on http://{}:{} (database: {})", host, server->port(),
                  db.embedded() ? "embedded PostgreSQL" : config::mask_database_url(db.url()));
@@ -107,6 +120,7 @@ struct service::impl {
       server->stop(ms::milliseconds(cfg.integer("http.shutdown_grace_ms")));
       server.reset();
     }
+    if (graph) graph->stop();
     if (actor_sys) {
       // The journal finishes its batch before it exits; the system waits for all actors.
       caf::anon_send_exit(journal.actor(), caf::exit_reason::user_shutdown);
@@ -116,6 +130,8 @@ struct service::impl {
       actor_sys.reset();
       actor_cfg.reset();
     }
+    api.reset();
+    graph.reset();
     pool.reset();
     db.close();
   }
