@@ -52,7 +52,12 @@ int main(int argc, char** argv) {
 
   sim_options so;
   std::string listen = "127.0.0.1:8090";
-  auto* serve = app.add_subcommand("serve", "Serve the Graph API and the control API (default)");
+  // The serve options live on the top level so `komentra-sim --listen ...` works; the
+  // `serve` subcommand passes them through.
+  auto* serve = &app;
+  app.add_subcommand("serve",
+                     "Serve the Graph API and the control API (default; takes the options above)")
+      ->fallthrough();
   serve->add_option("--listen", listen, "host:port to listen on (port 0 picks a free one)")
       ->capture_default_str();
   serve->add_option("--threads", so.threads, "HTTP server threads")->capture_default_str();
@@ -135,6 +140,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   load->add_option("--seed", lo.seed, "seed for the text mix")->capture_default_str();
 
+  app.footer("\nload subcommand:\n" + load->help());
   CLI11_PARSE(app, argc, argv);
   komentra::log::setup(komentra::log::format::text, log_level);
 
