@@ -84,4 +84,12 @@ response response::error(int status, std::string_view code, std::string_view mes
   return json(status, w.take());
 }
 
+response response::error(int status, std::string_view code, std::string_view message,
+                         std::string_view field) {
+  json::writer w;
+  w.begin_object().key("error").begin_object().field("code", code).field("message", message);
+  w.field("field", field).end_object().end_object();
+  return json(status, w.take());
+}
+
 }  // namespace komentra::http

@@ -42,6 +42,9 @@ struct response {
   static response text(int status, std::string body);
   /// {"error":{"code":code,"message":message}} with the given status.
   static response error(int status, std::string_view code, std::string_view message);
+  /// The same with a "field" member naming the request field that failed validation.
+  static response error(int status, std::string_view code, std::string_view message,
+                        std::string_view field);
 };
 
 /// Completes a request; call exactly once, from any thread.
