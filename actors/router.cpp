@@ -1,30 +1,176 @@
 #include "actors/router.hpp"
 
+#include <deque>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "common/json_writer.hpp"
+#include "storage/pool.hpp"
+
 namespace komentra::actors {
 
 namespace {
 
+using steady = std::chrono::steady_clock;
+
+struct account_entry {
+  caf::actor actor;
+  std::deque<steady::time_point> crashes;
+};
+
 struct router_state {
   router_stats stats;
+  std::shared_ptr<engine_context> ctx;
+  std::map<std::string, account_entry> accounts;
+  std::map<caf::actor_addr, std::string> by_address;
+  std::map<std::string, std::deque<steady::time_point>> crash_history;
   static inline const char* name = "router";
 };
 
-router_actor::behavior_type router_impl(router_actor::stateful_pointer<router_state> self) {
-  return {
-      [=](events_atom, std::vector<stored_event>& events) {
-        for (auto& e : events) {
-          ++self->state.stats.events;
-          ++self->state.stats.events_per_account[e.event.account_id];
-        }
-      },
-      [=](stats_atom) { return self->state.stats; },
-  };
+using router_ptr = router_actor::stateful_pointer<router_state>;
+
+caf::actor& actor_for(router_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto& entry = st.accounts[id];
+  if (!entry.actor) {
+    entry.actor = spawn_account(self->system(), st.ctx, id);
+    self->monitor(entry.actor);
+    st.by_address[entry.actor.address()] = id;
+    // The actor tells us when it is idle; it needs our handle for that.
+    caf::anon_send(entry.actor, passivate_atom::value, caf::actor_cast<caf::actor>(self));
+  }
+  return entry.actor;
+}
+
+void on_down(router_ptr self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  auto it = st.by_address.find(dm.source);
+  if (it == st.by_address.end()) return;
+  auto id = it->second;
+  st.by_address.erase(it);
+  auto acc = st.accounts.find(id);
+  if (acc != st.accounts.end() && acc->second.actor.address() == dm.source) st.accounts.erase(acc);
+  if (!dm.reason || dm.reason == caf::exit_reason::normal ||
+      dm.reason == caf::exit_reason::user_shutdown)
+    return;
+  // A crash: restart with state reloaded, unless it keeps crashing.
+  auto& history = st.crash_history[id];
+  auto now = steady::now();
+  history.push_back(now);
+  while (!history.empty() && now - history.front() > st.ctx->settings.crash_window)
+    history.pop_front();
+  ++st.ctx->counters->account_restarts;
+  auto reason = self->system().render(dm.reason);
+  if (static_cast<int>(history.size()) > st.ctx->settings.crash_limit) {
+    ++st.ctx->counters->accounts_faulted;
+    spdlog::error(
+        "account {}: crashed {} times within {} s ({}); marked faulted, automations paused", id,
+        history.size(), st.ctx->settings.crash_window.count(), reason);
+    auto message = "The account's automation crashed repeatedly (" + reason + "); it is paused.";
+    st.ctx->db->submit(
+        [id, message](pqxx::connection& c) {
+          storage::set_account_status(c, id, "faulted", message);
+        },
+        [id](const std::string& err) {
+          spdlog::error("account {}: could not record the faulted status: {}", id, err);
+        });
+    history.clear();
+    return;
+  }
+  spdlog::warn("account {}: actor crashed ({}); restarting with its state reloaded", id, reason);
+  actor_for(self, id);
 }
 
 }  // namespace
 
-router_actor spawn_router(caf::actor_system& sys) {
-  return sys.spawn(router_impl);
+router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context> ctx) {
+  return sys.spawn([ctx](router_ptr self) -> router_actor::behavior_type {
+    self->state.ctx = ctx;
+    self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
+    // Account actors do not outlive the router.
+    self->attach_functor([=](const caf::error&) {
+      for (auto& [id, e] : self->state.accounts)
+        caf::anon_send_exit(e.actor, caf::exit_reason::user_shutdown);
+    });
+    return {
+        [=](events_atom, std::vector<stored_event>& events) {
+          auto& st = self->state;
+          for (auto& e : events) {
+            ++st.stats.events;
+            ++st.stats.events_per_account[e.event.account_id];
+            if (st.ctx)
+              caf::anon_send(actor_for(self, e.event.account_id), event_atom::value, std::move(e));
+          }
+        },
+        [=](stats_atom) { return self->state.stats; },
+        [=](reload_atom, const std::string& id) {
+          auto it = self->state.accounts.find(id);
+          if (it != self->state.accounts.end())
+            caf::anon_send(it->second.actor, reload_atom::value);
+        },
+        [=](remove_atom, const std::string& id) {
+          auto it = self->state.accounts.find(id);
+          if (it == self->state.accounts.end()) return;
+          spdlog::info("account {}: removed; its actor stops now", id);
+          self->demonitor(it->second.actor);
+          self->state.by_address.erase(it->second.actor.address());
+          caf::anon_send_exit(it->second.actor, caf::exit_reason::user_shutdown);
+          self->state.accounts.erase(it);
+        },
+        [=](state_atom, const std::string& id) -> caf::result<std::string> {
+          auto it = self->state.accounts.find(id);
+          if (it == self->state.accounts.end()) {
+            json::writer w;
+            w.begin_object().field("account_id", id).field("status", "passivated").end_object();
+            return w.take();
+          }
+          auto rp = self->make_response_promise<std::string>();
+          self->request(it->second.actor, std::chrono::seconds(2), state_atom::value)
+              .then([rp](std::string& s) mutable { rp.deliver(std::move(s)); },
+                    [rp, id](caf::error&) mutable {
+                      rp.deliver("{\"account_id\":" + json::quote(id) + ",\"status\":\"busy\"}");
+                    });
+          return rp;
+        },
+        [=](list_atom) -> caf::result<std::string> {
+          auto& st = self->state;
+          auto rp = self->make_response_promise<std::string>();
+          if (st.accounts.empty()) {
+            rp.deliver(std::string("[]"));
+            return rp;
+          }
+          auto parts = std::make_shared<std::vector<std::string>>();
+          auto left = std::make_shared<std::size_t>(st.accounts.size());
+          auto finish = [rp, parts]() mutable {
+            std::string out = "[";
+            for (std::size_t i = 0; i < parts->size(); ++i) out += (i ? "," : "") + (*parts)[i];
+            rp.deliver(out + "]");
+          };
+          for (auto& [id, e] : st.accounts)
+            self->request(e.actor, std::chrono::seconds(2), state_atom::value)
+                .then(
+                    [=](std::string& s) mutable {
+                      parts->push_back(std::move(s));
+                      if (--*left == 0) finish();
+                    },
+                    [=](caf::error&) mutable {
+                      if (--*left == 0) finish();
+                    });
+          return rp;
+        },
+        [=](start_atom, const std::vector<std::string>& ids) {
+          for (auto& id : ids) actor_for(self, id);
+        },
+        [=](passivate_atom, const std::string& id) {
+          auto it = self->state.accounts.find(id);
+          if (it == self->state.accounts.end()) return;
+          // No more events go to it; it finishes what it has, then stops.
+          caf::anon_send(it->second.actor, passivate_atom::value);
+          self->state.accounts.erase(it);
+        },
+    };
+  });
 }
 
 }  // namespace komentra::actors

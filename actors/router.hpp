@@ -1,19 +1,36 @@
 #pragma once
-/// The router receives every newly stored webhook event from the journal and hands it
-/// to the account it belongs to. Until account actors exist it counts events per
-/// account (visible through stats). Event-based; never blocks.
+/// The router and supervisor of account actors. It receives every newly stored webhook
+/// event from the journal and hands it to the actor of the account it belongs to,
+/// spawning that actor on the account's first event. It watches the actors: a crashed
+/// one is restarted at once (its state is reloaded from PostgreSQL); more than
+/// crash_limit crashes within crash_window put the account in 'faulted' and pause its
+/// automations. Idle actors ask to be passivated. Event-based; never blocks.
+/// Without an engine context (tests of the journal) it only counts events.
+
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/messages.hpp"
+#include "actors/engine.hpp"
 
 namespace komentra::actors {
 
-using router_actor = caf::typed_actor<caf::reacts_to<events_atom, std::vector<stored_event>>,
-                                      caf::replies_to<stats_atom>::with<router_stats>>;
+using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 
-router_actor spawn_router(caf::actor_system& sys);
+using router_actor = caf::typed_actor<
+    caf::reacts_to<events_atom, std::vector<stored_event>>,
+    caf::replies_to<stats_atom>::with<router_stats>,
+    caf::reacts_to<reload_atom, std::string>,                     ///< automations changed
+    caf::reacts_to<remove_atom, std::string>,                     ///< account disconnected
+    caf::replies_to<state_atom, std::string>::with<std::string>,  ///< one actor's state JSON
+    caf::replies_to<list_atom>::with<std::string>,                ///< all actors' states JSON
+    caf::reacts_to<start_atom, std::vector<std::string>>,         ///< spawn (journal replay)
+    caf::reacts_to<passivate_atom, std::string>>;
+
+router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context> ctx = nullptr);
 
 }  // namespace komentra::actors

@@ -6,6 +6,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/engine.hpp"
 #include "actors/journal.hpp"
 #include "actors/messages.hpp"
 #include "actors/router.hpp"
@@ -13,9 +14,11 @@
 #include "http/api_routes.hpp"
 #include "http/client.hpp"
 #include "http/health_routes.hpp"
+#include "http/link_routes.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "http/webhook_routes.hpp"
+#include "storage/engine_store.hpp"
 #include "storage/migrations.hpp"
 #include "storage/pool.hpp"
 
@@ -37,6 +40,7 @@ struct service::impl {
   std::unique_ptr<storage::pool> pool;
   std::unique_ptr<actor_config> actor_cfg;
   std::unique_ptr<caf::actor_system> actor_sys;
+  std::shared_ptr<actors::engine_context> engine;
   actors::router_actor router;
   actors::journal_handle journal;
   http::router routes;
@@ -84,9 +88,11 @@ struct service::impl {
         });
     http::add_health_routes(routes, *server, *pool, ms::milliseconds(2000));
 
+    graph = std::make_unique<http::client>(http::client_options{});
     actor_cfg = std::make_unique<actor_config>(cfg);
     actor_sys = std::make_unique<caf::actor_system>(*actor_cfg);
-    router = actors::spawn_router(*actor_sys);
+    engine = make_engine();
+    router = actors::spawn_router(*actor_sys, engine);
     actors::journal_options jopts;
     jopts.database_url = db.url();
     jopts.max_batch_rows = static_cast<std::size_t>(cfg.integer("journal.max_batch_rows"));
@@ -100,18 +106,72 @@ struct service::impl {
     wopts.commit_deadline = ms::milliseconds(cfg.integer("journal.commit_deadline_ms"));
     http::add_webhook_routes(routes, *server, journal, wopts);
 
-    graph = std::make_unique<http::client>(http::client_options{});
     api = std::make_unique<http::api_context>(http::api_context{cfg, *pool, *server, *graph, {}});
-    api->engine.automations_changed = [](const std::string&) {};
-    api->engine.account_removed = [](const std::string&) {};
-    api->engine.live_state = [](const std::string&, std::function<void(std::string)> done) {
-      done("{}");
+    auto r = router;
+    api->engine.automations_changed = [r](const std::string& id) {
+      caf::anon_send(r, actors::reload_atom::value, id);
+    };
+    api->engine.account_removed = [r](const std::string& id) {
+      caf::anon_send(r, actors::remove_atom::value, id);
+    };
+    api->engine.live_state = [this](const std::string& id, std::function<void(std::string)> done) {
+      ask_account_state(id, std::move(done));
     };
     http::add_api_routes(routes, *api);
+    http::add_link_routes(routes, *server, *pool);
+
+    // Events stored but not decided before the last stop are decided now.
+    pool->submit(
+        [r](pqxx::connection& c) {
+          auto ids = storage::accounts_with_unprocessed(c);
+          if (!ids.empty()) {
+            spdlog::info("resuming {} account(s) with undecided journal events", ids.size());
+            caf::anon_send(r, actors::start_atom::value, std::move(ids));
+          }
+        },
+        [](const std::string& err) { spdlog::warn("could not resume undecided events: {}", err); });
     if (auto err = server->start(); !err.empty()) return err;
     spdlog::info("komentra listening on http://{}:{} (database: {})", host, server->port(),
                  db.embedded() ? "embedded PostgreSQL" : config::mask_database_url(db.url()));
     return {};
+  }
+
+  std::shared_ptr<actors::engine_context> make_engine() {
+    auto ctx = std::make_shared<actors::engine_context>();
+    auto& s = ctx->settings;
+    s.graph_base_url = cfg.str("graph.base_url");
+    s.facebook_graph_base_url = cfg.str("graph.facebook_base_url");
+    s.graph_version = cfg.str("meta.graph_version");
+    s.token_key_hex = cfg.str("token_key");
+    auto base = cfg.str("public_base_url");
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    s.link_base_url = base.empty() ? std::string() : base + "/l/";
+    s.passivate_after = std::chrono::seconds(cfg.integer("engine.passivate_after_s"));
+    s.mailbox_high_watermark =
+        static_cast<std::size_t>(cfg.integer("engine.mailbox_high_watermark"));
+    s.public_replies_per_hour = static_cast<int>(cfg.integer("engine.public_replies_per_hour"));
+    s.max_send_attempts = static_cast<int>(cfg.integer("engine.max_send_attempts"));
+    s.retry_base = ms::milliseconds(cfg.integer("engine.retry_base_ms"));
+    s.call_timeout = ms::milliseconds(cfg.integer("engine.graph_timeout_ms"));
+    s.crash_limit = static_cast<int>(cfg.integer("engine.crash_limit"));
+    s.crash_window = std::chrono::seconds(cfg.integer("engine.crash_window_s"));
+    s.senders = static_cast<std::size_t>(cfg.integer("engine.senders"));
+    ctx->db = pool.get();
+    ctx->graph = graph.get();
+    for (std::size_t i = 0; i < s.senders; ++i)
+      ctx->senders.push_back(actors::spawn_sender(*actor_sys, ctx));
+    return ctx;
+  }
+
+  // Asks the router for an account actor's state without blocking: a short-lived actor
+  // waits for the answer and hands it to `done`.
+  void ask_account_state(std::string id, std::function<void(std::string)> done) {
+    auto r = router;
+    actor_sys->spawn([r, id, done](caf::event_based_actor* self) {
+      self->request(r, std::chrono::seconds(3), actors::state_atom::value, id)
+          .then([done](std::string& s) { done(std::move(s)); },
+                [done](caf::error&) { done("{\"status\":\"unavailable\"}"); });
+    });
   }
 
   void stop() {
@@ -125,6 +185,9 @@ struct service::impl {
       // The journal finishes its batch before it exits; the system waits for all actors.
       caf::anon_send_exit(journal.actor(), caf::exit_reason::user_shutdown);
       caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
+      if (engine)
+        for (auto& snd : engine->senders) caf::anon_send_exit(snd, caf::exit_reason::user_shutdown);
+      engine.reset();
       journal = {};
       router = nullptr;
       actor_sys.reset();

@@ -233,6 +233,33 @@ std::string result_id(std::string_view body) {
   return mid.empty() ? string_field(root, "id") : mid;
 }
 
+bool replies_contain(std::string_view listing, std::string_view request_body) {
+  std::string wanted;
+  {
+    simdjson::padded_string buf;
+    od::parser parser;
+    od::document doc;
+    od::object root;
+    if (!parse_doc(request_body, buf, parser, doc) || doc.get_object().get(root)) return false;
+    wanted = string_field(root, "message");
+  }
+  if (wanted.empty()) return false;
+  simdjson::padded_string buf;
+  od::parser parser;
+  od::document doc;
+  od::object root;
+  od::array data;
+  if (!parse_doc(listing, buf, parser, doc) || doc.get_object().get(root) ||
+      root.find_field_unordered("data").get_array().get(data))
+    return false;
+  for (auto item : data) {
+    od::object reply;
+    if (item.get_object().get(reply)) continue;
+    if (string_field(reply, "text") == wanted) return true;
+  }
+  return false;
+}
+
 std::optional<bool> parse_follows(std::string_view body) {
   simdjson::padded_string buf;
   od::parser parser;

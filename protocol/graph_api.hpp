@@ -99,6 +99,11 @@ usage parse_usage(std::string_view app_usage, std::string_view business_usage);
 /// The id a send or reply answered: message_id (messages) or id (replies); empty if none.
 std::string result_id(std::string_view body);
 
+/// Whether a replies listing ({"data":[{"text":...},...]}) holds a reply with the text of
+/// the public reply `request_body` ({"message": text}). Decides whether an unknown-outcome
+/// public reply happened.
+bool replies_contain(std::string_view listing, std::string_view request_body);
+
 /// is_user_follow_business from a profile answer; nullopt when absent.
 std::optional<bool> parse_follows(std::string_view body);
 

@@ -69,7 +69,7 @@ CREATE TABLE outbox (
   automation_id  bigint REFERENCES automations (id) ON DELETE SET NULL,
   source_key     text NOT NULL,        -- the comment id or message mid the action answers
   kind           text NOT NULL
-                   CHECK (kind IN ('public_reply', 'private_reply', 'dm', 'follow_prompt', 'link_dm')),
+                   CHECK (kind IN ('public_reply', 'private_reply', 'dm', 'follow_prompt', 'follow_check', 'link_dm')),
   recipient_id   text,                 -- the user (IGSID), when known
   request        jsonb NOT NULL,       -- {"method","path","body"} relative to the Graph base URL
   state          text NOT NULL DEFAULT 'pending'

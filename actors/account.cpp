@@ -1,0 +1,621 @@
+// The account actor: one per connected Instagram account. It loads its record, token,
+// automations and pending work from PostgreSQL (asynchronously, through the pool),
+// decides each event with rules::decide, records the decision and the planned actions
+// in one transaction, and hands actions to a sender within the account's rate budgets.
+// It never blocks: every database call is a pool job whose outcome comes back as a
+// message. Crashes are handled by the router, which restarts it (state is reloaded).
+#include <deque>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/engine.hpp"
+#include "actors/router.hpp"
+#include "common/json_writer.hpp"
+#include "protocol/graph_api.hpp"
+#include "rules/decide.hpp"
+#include "storage/pool.hpp"
+
+using plan_tuple_ptr =
+    std::shared_ptr<std::tuple<komentra::actors::stored_event, komentra::rules::decision,
+                               komentra::storage::plan_result, std::vector<bool>>>;
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(plan_tuple_ptr)
+
+namespace komentra::actors {
+
+namespace {
+
+using clock = std::chrono::system_clock;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now().time_since_epoch())
+      .count();
+}
+
+/// A token bucket: `capacity` tokens, refilled continuously at capacity per `period`.
+struct bucket {
+  double capacity = 1, tokens = 1, per_ms = 0;
+  std::int64_t last_ms = 0;
+
+  bool configured = false;
+
+  // A reload keeps what was spent; only the first configuration starts full.
+  void configure(double cap, std::chrono::milliseconds period) {
+    tokens = configured ? std::min(tokens, cap) : cap;
+    capacity = cap;
+    per_ms = cap / static_cast<double>(period.count());
+    configured = true;
+  }
+  void refill(std::int64_t now) {
+    if (last_ms) tokens = std::min(capacity, tokens + (now - last_ms) * per_ms);
+    last_ms = now;
+  }
+  bool has(std::int64_t now) {
+    refill(now);
+    return tokens >= 1;
+  }
+  void take() { tokens -= 1; }
+  void give_back() { tokens = std::min(capacity, tokens + 1); }
+  std::int64_t wait_ms(std::int64_t now) {
+    refill(now);
+    return tokens >= 1 ? 0 : static_cast<std::int64_t>((1 - tokens) / per_ms) + 1;
+  }
+};
+
+enum class phase { loading, ready, gone };
+
+struct account_state {
+  std::shared_ptr<engine_context> ctx;
+  std::string id;
+  phase ph = phase::loading;
+  rules::account_info info;
+  rules::compiled_rules rules;
+  storage::account_record record;
+  std::deque<stored_event> waiting;     ///< events to decide, in order
+  bool planning = false;                ///< one decision in the database at a time
+  std::optional<stored_event> current;  ///< the event being planned (retried on failure)
+  bool spilled = false;                 ///< events left in the journal past the watermark
+  std::int64_t last_journal_id = 0;
+  std::deque<storage::outbox_row> queued;  ///< actions waiting for budget or throttle
+  bool tick_armed = false;
+  int in_flight = 0;
+  std::int64_t throttled_until_ms = 0;
+  bucket private_replies, sends, public_replies;
+  std::mt19937_64 rng{std::random_device{}()};
+  caf::actor router;      ///< asked for passivation when idle
+  bool stopping = false;  ///< the router took us out of its directory: stop once idle
+  std::int64_t last_event_ms = 0;
+  std::uint64_t events = 0, matched = 0, sent = 0, failed = 0;
+  static inline const char* name = "account";
+};
+
+using account_ptr = caf::stateful_actor<account_state>*;
+
+// Runs `job` on the pool; its outcome comes back as a message, and a failure as
+// (dbfail, what, reason) so the actor can retry what must not be lost.
+template <class Job>
+void db(account_ptr self, Job job, std::string what = "update") {
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  auto& st = self->state;
+  bool queued = st.ctx->db->submit([me, job](pqxx::connection& c) mutable { job(c, me); },
+                                   [me, what](const std::string& reason) {
+                                     caf::anon_send(me, dbfail_atom::value, what, reason);
+                                   });
+  if (!queued) caf::anon_send(me, dbfail_atom::value, what, std::string("database queue full"));
+}
+
+void process_next(account_ptr self);
+void dispatch(account_ptr self, storage::outbox_row row, bool already_counted);
+
+std::string base_url(const account_state& st) {
+  return st.info.login == protocol::login_type::facebook ? st.ctx->settings.facebook_graph_base_url
+                                                         : st.ctx->settings.graph_base_url;
+}
+
+bucket* bucket_for(account_state& st, const std::string& kind) {
+  if (kind == "public_reply") return &st.public_replies;
+  if (kind == "private_reply") return &st.private_replies;
+  if (kind == "follow_check") return nullptr;
+  return &st.sends;
+}
+
+// Time until `kind` may be sent (0: now).
+std::int64_t wait_for(account_state& st, const std::string& kind, std::int64_t now) {
+  std::int64_t wait = std::max<std::int64_t>(0, st.throttled_until_ms - now);
+  if (auto* b = bucket_for(st, kind)) wait = std::max(wait, b->wait_ms(now));
+  if (kind == "private_reply") wait = std::max(wait, st.sends.wait_ms(now));
+  return wait;
+}
+
+void take_budget(account_state& st, const std::string& kind) {
+  if (auto* b = bucket_for(st, kind)) b->take();
+  if (kind == "private_reply") st.sends.take();
+}
+
+void give_back_budget(account_state& st, const std::string& kind) {
+  if (auto* b = bucket_for(st, kind)) b->give_back();
+  if (kind == "private_reply") st.sends.give_back();
+}
+
+void arm_tick(account_ptr self, std::int64_t delay_ms) {
+  auto& st = self->state;
+  if (st.tick_armed) return;
+  st.tick_armed = true;
+  self->delayed_send(self, std::chrono::milliseconds(std::max<std::int64_t>(delay_ms, 5)),
+                     tick_atom::value);
+}
+
+bool can_send(const account_state& st) {
+  return st.record.status == "active" && st.record.token.has_value();
+}
+
+void send_now(account_ptr self, storage::outbox_row row) {
+  auto& st = self->state;
+  ++st.in_flight;
+  ++st.ctx->counters->actions_planned;
+  auto& sender = st.ctx->senders[std::hash<std::string>{}(st.id) % st.ctx->senders.size()];
+  send_job job{std::move(row), base_url(st), *st.record.token, caf::actor_cast<caf::actor>(self),
+               st.id};
+  self->send(sender, send_atom::value, std::move(job));
+}
+
+// Queues a pending row, or sends it when the budget allows (it is then marked in flight
+// in the database before the call, unless it was inserted in flight already).
+void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already) {
+  auto& st = self->state;
+  if (!can_send(st)) {
+    st.queued.push_back(std::move(row));
+    return;
+  }
+  auto now = now_ms();
+  auto wait = std::max(wait_for(st, row.kind, now), row.not_before_ms - now);
+  if (wait > 0) {
+    ++st.ctx->counters->budget_waits;
+    if (in_flight_already) {
+      // Planned for now but the budget is gone: the row goes back to pending with its
+      // not-before time, which survives a restart.
+      auto id = row.id;
+      auto at = now + wait;
+      db(self, [id, at](pqxx::connection& c, caf::actor) { storage::reschedule(c, id, at, ""); });
+    }
+    row.not_before_ms = now + wait;
+    st.queued.push_back(std::move(row));
+    ++st.ctx->counters->queued_actions;
+    arm_tick(self, wait);
+    return;
+  }
+  take_budget(st, row.kind);
+  if (!in_flight_already) {
+    auto id = row.id;
+    db(self, [id](pqxx::connection& c, caf::actor) { storage::mark_in_flight(c, id); });
+  }
+  send_now(self, std::move(row));
+}
+
+void drain_queue(account_ptr self) {
+  auto& st = self->state;
+  if (!can_send(st)) return;
+  auto queued = std::move(st.queued);
+  st.queued.clear();
+  st.ctx->counters->queued_actions -= static_cast<std::int64_t>(queued.size());
+  for (auto& row : queued) dispatch(self, std::move(row), false);
+}
+
+void apply_snapshot(account_ptr self, storage::account_snapshot& snap) {
+  auto& st = self->state;
+  auto& s = st.ctx->settings;
+  st.record = snap.account;
+  st.info.id = st.id;
+  st.info.username = snap.account.username;
+  st.info.login = snap.account.login_type == "facebook" ? protocol::login_type::facebook
+                                                        : protocol::login_type::instagram;
+  st.info.page_id = snap.account.page_id;
+  st.info.graph_version = s.graph_version;
+  st.info.link_base_url = s.link_base_url;
+  st.rules = rules::compiled_rules::compile(std::move(snap.automations));
+  st.private_replies.configure(snap.account.private_replies_per_hour, std::chrono::hours(1));
+  st.sends.configure(snap.account.sends_per_second, std::chrono::seconds(1));
+  st.public_replies.configure(s.public_replies_per_hour, std::chrono::hours(1));
+  st.throttled_until_ms = snap.account.throttled_until_ms;
+  if (!snap.account.token && snap.account.status == "active")
+    spdlog::warn("account {}: cannot send: {}", st.id, snap.account.token_problem);
+}
+
+void on_plan(account_ptr self, const stored_event& ev, const rules::decision& d,
+             storage::plan_result& res, const std::vector<bool>& reserved) {
+  auto& st = self->state;
+  // Budget reserved for actions that turned out to be planned before is returned.
+  for (std::size_t i = 0; i < d.actions.size(); ++i) {
+    bool is_new = std::any_of(res.new_actions.begin(), res.new_actions.end(), [&](auto& r) {
+      return r.kind == rules::to_string(d.actions[i].kind) &&
+             r.source_key == d.actions[i].source_key;
+    });
+    if (reserved[i] && !is_new) give_back_budget(st, rules::to_string(d.actions[i].kind));
+  }
+  if (res.already_processed) return;
+  spdlog::debug(
+      "account {}: delivery {} event {}: {}{}", st.id, ev.delivery_id, ev.event.dedupe_key,
+      d.outcome,
+      d.actions.empty() ? "" : ", " + std::to_string(res.new_actions.size()) + " action(s)");
+  for (auto& row : res.new_actions) {
+    if (row.state == "in_flight")
+      send_now(self, std::move(row));
+    else
+      dispatch(self, std::move(row), false);
+  }
+}
+
+void decide_next(account_ptr self) {
+  auto& st = self->state;
+  auto ev = std::move(st.waiting.front());
+  st.waiting.pop_front();
+  st.last_journal_id = std::max(st.last_journal_id, ev.journal_id);
+  ++st.events;
+  ++st.ctx->counters->events;
+  auto d = std::make_shared<rules::decision>(
+      rules::decide(st.info, st.rules, ev.event, now_ms(), st.rng));
+  if (st.record.status != "active" && d->outcome == "matched") {
+    d->outcome = "skipped:account_" + st.record.status;
+    d->actions.clear();
+  }
+  if (d->outcome == "matched") {
+    ++st.matched;
+    ++st.ctx->counters->matched;
+  } else if (d->outcome.rfind("skipped:", 0) == 0) {
+    ++st.ctx->counters->skipped;
+  }
+  // Reserve budget now so actions that can go at once are inserted in flight: one
+  // database round trip between the webhook and the Graph API call.
+  auto now = now_ms();
+  auto reserved = std::make_shared<std::vector<bool>>();
+  for (auto& a : d->actions) {
+    auto kind = rules::to_string(a.kind);
+    bool go = can_send(st) && wait_for(st, kind, now) == 0;
+    if (go) take_budget(st, kind);
+    reserved->push_back(go);
+  }
+  st.planning = true;
+  st.current = ev;
+  auto evp = std::make_shared<stored_event>(std::move(ev));
+  auto id = st.id;
+  db(
+      self,
+      [id, evp, d, reserved](pqxx::connection& c, caf::actor me) {
+        auto res = std::make_shared<storage::plan_result>(
+            storage::record_decision(c, id, evp->journal_id, evp->event, *d, *reserved));
+        caf::anon_send(
+            me, planned_atom::value,
+            std::make_shared<
+                std::tuple<stored_event, rules::decision, storage::plan_result, std::vector<bool>>>(
+                *evp, *d, *res, *reserved));
+      },
+      "plan");
+}
+
+bool idle(const account_state& st) {
+  return st.waiting.empty() && st.queued.empty() && st.in_flight == 0 && !st.planning;
+}
+
+void process_next(account_ptr self) {
+  auto& st = self->state;
+  if (st.stopping && idle(st)) return self->quit();
+  if (st.ph != phase::ready || st.planning) return;
+  if (!st.waiting.empty()) return decide_next(self);
+  if (st.spilled) {
+    // Caught up: fetch what was left in the journal past the watermark.
+    st.spilled = false;
+    auto id = st.id;
+    auto after = st.last_journal_id;
+    auto limit = st.ctx->settings.mailbox_high_watermark;
+    db(self, [id, after, limit](pqxx::connection& c, caf::actor me) {
+      auto batch = std::make_shared<std::vector<storage::journal_entry>>(
+          storage::load_unprocessed(c, id, after, limit));
+      caf::anon_send(me, more_atom::value, batch);
+    });
+  }
+}
+
+void handle_result(account_ptr self, send_result& r);
+
+void handle_result_then_continue(account_ptr self, send_result& r) {
+  handle_result(self, r);
+  process_next(self);
+}
+
+void handle_result(account_ptr self, send_result& r) {
+  auto& st = self->state;
+  --st.in_flight;
+  auto row = r.row;
+  auto now = now_ms();
+  auto counters = st.ctx->counters;
+  // Usage near the limit: slow down before Meta throttles (§5.2).
+  if (r.usage_percent >= 95 && st.throttled_until_ms < now + 60000)
+    st.throttled_until_ms = now + 60000;
+  if (r.outcome == "ok") {
+    ++st.sent;
+    ++counters->actions_sent;
+    if (row.kind == "public_reply")
+      ++counters->public_replies;
+    else if (row.kind != "follow_check")
+      ++counters->dms;
+    auto result_id = r.result_id;
+    if (row.kind != "follow_check") {
+      db(self, [row, result_id](pqxx::connection& c, caf::actor) {
+        storage::mark_sent(c, row, result_id);
+      });
+      return;
+    }
+    // A follow check answered: the link, a re-prompt, or nothing.
+    db(self, [row, result_id](pqxx::connection& c, caf::actor) {
+      storage::mark_sent(c, row, result_id);
+    });
+    auto follows = protocol::parse_follows(r.body);
+    auto* a = st.rules.find(row.automation_id);
+    if (!a) return;
+    auto id = st.id;
+    auto comment = row.source_key.substr(0, row.source_key.find(':'));
+    auto automation = *a;
+    auto info = st.info;
+    auto seed = st.rng();
+    db(self, [=](pqxx::connection& c, caf::actor me) {
+      int prompts =
+          storage::bump_follow_prompts(c, id, row.recipient_id, automation.id, comment, follows);
+      std::mt19937_64 rng(seed);
+      auto actions = rules::after_follow_check(info, automation, row.recipient_id, comment, follows,
+                                               prompts, rng);
+      auto res =
+          std::make_shared<storage::plan_result>(storage::record_actions(c, id, actions, false));
+      caf::anon_send(me, planned_atom::value, res);
+    });
+    return;
+  }
+  auto fail = [&](const std::string& state, const std::string& analytics) {
+    if (state == "unknown")
+      ++counters->actions_unknown;
+    else
+      ++counters->actions_failed;
+    ++st.failed;
+    auto error = r.error;
+    db(self, [row, state, error, analytics](pqxx::connection& c, caf::actor) {
+      storage::mark_final(c, row, state, error, analytics);
+    });
+  };
+  auto prefix =
+      row.kind == "public_reply" ? std::string("public_reply_failed:") : std::string("dm_failed:");
+  if (r.outcome == "throttled" || r.outcome == "spam_blocked") {
+    ++counters->throttled;
+    // BR-30: no tight loop; the first retry waits at least a minute, or as Meta says.
+    auto pause_ms = r.outcome == "spam_blocked"
+                        ? std::int64_t{6} * 3600 * 1000
+                        : std::max<std::int64_t>(60000, r.regain_minutes * 60000LL);
+    st.throttled_until_ms = std::max(st.throttled_until_ms, now + pause_ms);
+    auto until = st.throttled_until_ms;
+    auto id = st.id;
+    spdlog::warn("account {}: throttled by Meta ({}); sends paused for {} s", id, r.error,
+                 pause_ms / 1000);
+    db(self, [id, until, row](pqxx::connection& c, caf::actor) {
+      storage::set_throttled_until(c, id, until);
+      storage::reschedule(c, row.id, until, "throttled");
+    });
+    row.not_before_ms = until;
+    st.queued.push_back(row);
+    ++counters->queued_actions;
+    arm_tick(self, until - now);
+    return;
+  }
+  if (r.outcome == "token_invalid") {
+    // BR-28: reconnect needed; stop sending at once, pause automations, tell the owner.
+    fail("failed", prefix + "token_invalid");
+    if (st.record.status == "active") {
+      st.record.status = "reauth_required";
+      ++counters->accounts_reauth;
+      auto id = st.id;
+      spdlog::warn("account {}: access token rejected ({}); automations paused until reconnected",
+                   id, r.error);
+      db(self, [id](pqxx::connection& c, caf::actor) {
+        storage::set_account_status(c, id, "reauth_required",
+                                    "Instagram rejected the access token; reconnect the account");
+      });
+    }
+    return;
+  }
+  if (r.outcome == "already_replied") return fail("sent", "");
+  if (r.outcome == "no_consent" && row.kind == "follow_check") {
+    // Error 230: the profile is not readable yet; send the link (fact sheet §4.6).
+    r.outcome = "ok";
+    r.body = "{}";
+    ++st.in_flight;
+    return handle_result(self, r);
+  }
+  if (r.outcome == "unknown") return fail("unknown", prefix + "outcome_unknown");
+  fail("failed", prefix + r.outcome);
+}
+
+caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx, std::string id) {
+  auto& st = self->state;
+  st.ctx = ctx;
+  st.id = id;
+  ++ctx->counters->actors_active;
+  ++ctx->counters->actors_spawned;
+  self->attach_functor(
+      [counters = ctx->counters](const caf::error&) { --counters->actors_active; });
+  auto limit = ctx->settings.mailbox_high_watermark;
+  auto key = ctx->settings.token_key_hex;
+  db(
+      self,
+      [id, key, limit](pqxx::connection& c, caf::actor me) {
+        auto snap =
+            std::make_shared<storage::account_snapshot>(storage::load_account(c, id, key, limit));
+        caf::anon_send(me, loaded_atom::value, snap);
+      },
+      "load");
+  auto passivate = ctx->settings.passivate_after;
+  return {
+      [=](event_atom, stored_event& ev) {
+        auto& st = self->state;
+        st.last_event_ms = now_ms();
+        if (st.waiting.size() >= st.ctx->settings.mailbox_high_watermark) {
+          // Bounded memory: the event stays unprocessed in the journal and is fetched
+          // again once the backlog is worked off.
+          st.spilled = true;
+          return;
+        }
+        st.waiting.push_back(std::move(ev));
+        process_next(self);
+      },
+      [=](loaded_atom, snapshot_ptr& snap) {
+        auto& st = self->state;
+        if (!snap->found) {
+          // Not a connected account: its events are marked processed and dropped.
+          spdlog::info("account {}: not connected; {} event(s) ignored", st.id,
+                       st.waiting.size() + snap->unprocessed.size());
+          std::vector<std::int64_t> ids;
+          for (auto& e : st.waiting) ids.push_back(e.journal_id);
+          for (auto& e : snap->unprocessed) ids.push_back(e.journal_id);
+          st.waiting.clear();
+          st.ph = phase::gone;
+          self->state.ctx->db->submit(
+              [ids](pqxx::connection& c) {
+                for (auto j : ids)
+                  if (j > 0) storage::mark_processed(c, j);
+              },
+              {});
+          self->quit();
+          return;
+        }
+        apply_snapshot(self, *snap);
+        // Journal events not yet decided come first (they are older); duplicates of
+        // queued live events are dropped by the journal's processed mark.
+        std::deque<stored_event> replay;
+        for (auto& e : snap->unprocessed)
+          replay.push_back({e.journal_id, "replay", std::move(e.event)});
+        if (snap->unprocessed.size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
+        for (auto& e : st.waiting) replay.push_back(std::move(e));
+        st.waiting = std::move(replay);
+        st.ph = phase::ready;
+        for (auto& row : snap->pending) dispatch(self, std::move(row), false);
+        process_next(self);
+      },
+      [=](planned_atom, std::shared_ptr<std::tuple<stored_event, rules::decision,
+                                                   storage::plan_result, std::vector<bool>>>& p) {
+        auto& [ev, d, res, reserved] = *p;
+        self->state.planning = false;
+        self->state.current.reset();
+        on_plan(self, ev, d, res, reserved);
+        process_next(self);
+      },
+      [=](planned_atom, plan_ptr& res) {
+        for (auto& row : res->new_actions) dispatch(self, std::move(row), false);
+      },
+      [=](more_atom, journal_batch_ptr& batch) {
+        auto& st = self->state;
+        if (batch->size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
+        for (auto& e : *batch) st.waiting.push_back({e.journal_id, "replay", std::move(e.event)});
+        process_next(self);
+      },
+      [=](dbfail_atom, const std::string& what, const std::string& reason) {
+        auto& st = self->state;
+        spdlog::warn("account {}: database error ({}): {}", st.id, what, reason);
+        // The database being away is not this account's fault: wait and try again. The
+        // journal keeps the events meanwhile; an outbox update that failed leaves its
+        // row in flight, which the next load turns into 'unknown' (never resent).
+        if (what == "load") {
+          self->delayed_send(self, std::chrono::seconds(1), reload_atom::value);
+        } else if (what == "plan" && st.current) {
+          st.waiting.push_front(std::move(*st.current));
+          st.current.reset();
+          self->delayed_send(self, std::chrono::seconds(1), start_atom::value);
+        }
+      },
+      [=](start_atom) {
+        self->state.planning = false;
+        process_next(self);
+      },
+      [=](result_atom, send_result& r) { handle_result_then_continue(self, r); },
+      [=](tick_atom) {
+        self->state.tick_armed = false;
+        auto queued = std::move(self->state.queued);
+        self->state.queued.clear();
+        self->state.ctx->counters->queued_actions -= static_cast<std::int64_t>(queued.size());
+        for (auto& row : queued) dispatch(self, std::move(row), false);
+      },
+      [=](reload_atom) {
+        auto& st = self->state;
+        auto id = st.id;
+        auto key = st.ctx->settings.token_key_hex;
+        if (st.ph == phase::loading) {
+          auto limit = st.ctx->settings.mailbox_high_watermark;
+          return db(
+              self,
+              [id, key, limit](pqxx::connection& c, caf::actor me) {
+                auto snap = std::make_shared<storage::account_snapshot>(
+                    storage::load_account(c, id, key, limit));
+                caf::anon_send(me, loaded_atom::value, snap);
+              },
+              "load");
+        }
+        db(self, [id, key](pqxx::connection& c, caf::actor me) {
+          auto snap = std::make_shared<storage::account_snapshot>(
+              storage::load_account(c, id, key, 0, false));
+          caf::anon_send(me, rules_atom::value, snap);
+        });
+      },
+      [=](rules_atom, snapshot_ptr& snap) {
+        auto& st = self->state;
+        if (!snap->found) return self->quit();
+        apply_snapshot(self, *snap);
+        spdlog::info("account {}: {} automation(s) compiled", st.id, st.rules.size());
+        drain_queue(self);
+      },
+      [=](state_atom) -> std::string {
+        auto& st = self->state;
+        auto now = now_ms();
+        json::writer w;
+        w.begin_object().field("account_id", st.id).field("username", st.info.username);
+        w.field("status", st.ph == phase::loading ? std::string("loading") : st.record.status);
+        w.field("mailbox_depth", static_cast<std::int64_t>(self->mailbox().size()));
+        w.field("waiting_events", static_cast<std::int64_t>(st.waiting.size()));
+        w.field("queued_actions", static_cast<std::int64_t>(st.queued.size()));
+        w.field("in_flight", st.in_flight)
+            .field("compiled_rules", static_cast<std::int64_t>(st.rules.size()));
+        w.field("last_event_ms", st.last_event_ms);
+        w.field("throttled_for_ms", std::max<std::int64_t>(0, st.throttled_until_ms - now));
+        w.key("budget_left").begin_object();
+        w.field(
+            "private_replies",
+            static_cast<std::int64_t>(st.private_replies.has(now) ? st.private_replies.tokens : 0));
+        w.field("sends", static_cast<std::int64_t>(st.sends.has(now) ? st.sends.tokens : 0));
+        w.field("public_replies", static_cast<std::int64_t>(
+                                      st.public_replies.has(now) ? st.public_replies.tokens : 0));
+        w.end_object();
+        w.field("events", static_cast<std::int64_t>(st.events))
+            .field("matched", static_cast<std::int64_t>(st.matched));
+        w.field("sent", static_cast<std::int64_t>(st.sent))
+            .field("failed", static_cast<std::int64_t>(st.failed));
+        w.end_object();
+        return w.take();
+      },
+      [=](passivate_atom, caf::actor& router) { self->state.router = std::move(router); },
+      [=](passivate_atom) {
+        auto& st = self->state;
+        st.stopping = true;
+        ++st.ctx->counters->actors_passivated;
+        process_next(self);
+      },
+      caf::after(passivate) >>
+          [=] {
+            auto& st = self->state;
+            if (idle(st) && st.router && !st.stopping)
+              self->send(st.router, passivate_atom::value, st.id);
+          },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_account(caf::actor_system& sys, std::shared_ptr<engine_context> ctx,
+                         std::string account_id) {
+  return sys.spawn(account_impl, std::move(ctx), std::move(account_id));
+}
+
+}  // namespace komentra::actors

@@ -1,0 +1,449 @@
+#include "storage/engine_store.hpp"
+
+#include <simdjson.h>
+
+#include <pqxx/pqxx>
+
+#include "common/crypto.hpp"
+#include "common/json_writer.hpp"
+#include "protocol/event_json.hpp"
+
+namespace komentra::storage {
+
+namespace od = simdjson::ondemand;
+
+namespace {
+
+std::vector<std::string> string_array(od::object& obj, std::string_view key) {
+  std::vector<std::string> out;
+  od::array arr;
+  if (obj.find_field_unordered(key).get_array().get(arr)) return out;
+  for (auto item : arr) {
+    std::string_view s;
+    if (!item.get_string().get(s)) out.emplace_back(s);
+  }
+  return out;
+}
+
+std::string text(od::object& obj, std::string_view key) {
+  std::string_view s;
+  if (obj.find_field_unordered(key).get_string().get(s)) return {};
+  return std::string(s);
+}
+
+std::int64_t integer(od::object& obj, std::string_view key) {
+  std::int64_t v = 0;
+  if (obj.find_field_unordered(key).get_int64().get(v)) return 0;
+  return v;
+}
+
+bool flag(od::object& obj, std::string_view key) {
+  bool v = false;
+  if (obj.find_field_unordered(key).get_bool().get(v)) return false;
+  return v;
+}
+
+// One automations row as JSON (row_to_json) into the engine's struct.
+std::optional<rules::automation> parse_automation(const std::string& json) {
+  simdjson::padded_string buf(json);
+  od::parser parser;
+  od::document doc;
+  od::object o;
+  if (parser.iterate(buf).get(doc) || doc.get_object().get(o)) return std::nullopt;
+  rules::automation a;
+  a.id = integer(o, "id");
+  a.account_id = text(o, "account_id");
+  a.name = text(o, "name");
+  rules::parse(text(o, "trigger"), a.trigger);
+  rules::parse(text(o, "media_scope"), a.scope);
+  a.media_ids = string_array(o, "media_ids");
+  rules::parse(text(o, "match_type"), a.match);
+  a.keywords = string_array(o, "keywords");
+  a.exclude_keywords = string_array(o, "exclude_keywords");
+  a.accent_insensitive = flag(o, "accent_insensitive");
+  a.ignore_replies = flag(o, "ignore_replies");
+  a.priority = static_cast<int>(integer(o, "priority"));
+  a.public_replies = string_array(o, "public_replies");
+  a.dm_text = text(o, "dm_text");
+  od::array buttons;
+  if (!o.find_field_unordered("dm_buttons").get_array().get(buttons))
+    for (auto item : buttons) {
+      od::object b;
+      if (item.get_object().get(b)) continue;
+      a.dm_buttons.push_back({text(b, "title"), text(b, "url")});
+    }
+  a.follow_gate = flag(o, "follow_gate");
+  a.follow_prompt_text = text(o, "follow_prompt_text");
+  a.follow_button_title = text(o, "follow_button_title");
+  a.max_reprompts = static_cast<int>(integer(o, "max_reprompts"));
+  a.active = text(o, "status") == "active";
+  a.created_order = a.id;  // ids grow with creation time
+  return a;
+}
+
+outbox_row read_outbox(const pqxx::row& r) {
+  outbox_row o;
+  o.id = r["id"].as<std::int64_t>();
+  o.kind = r["kind"].as<std::string>();
+  o.automation_id = r["automation_id"].as<std::int64_t>(0);
+  o.source_key = r["source_key"].as<std::string>();
+  o.recipient_id = r["recipient_id"].as<std::string>("");
+  o.method = r["method"].as<std::string>("POST");
+  o.path = r["path"].as<std::string>("");
+  o.body = r["body"].as<std::string>("");
+  o.state = r["state"].as<std::string>();
+  o.attempts = r["attempts"].as<int>();
+  o.not_before_ms = r["not_before_ms"].as<std::int64_t>(0);
+  return o;
+}
+
+constexpr const char* outbox_columns =
+    "id, kind, automation_id, source_key, recipient_id, request->>'method' AS method,"
+    " request->>'path' AS path, request->>'body' AS body, state, attempts,"
+    " (extract(epoch FROM not_before) * 1000)::bigint AS not_before_ms";
+
+std::string request_json(const rules::planned_action& a) {
+  json::writer w;
+  w.begin_object()
+      .field("method", a.method)
+      .field("path", a.path)
+      .field("body", a.body)
+      .end_object();
+  return w.take();
+}
+
+// The analytics metric an action counts under once sent.
+const char* sent_metric(const std::string& kind) {
+  if (kind == "public_reply") return "public_reply";
+  if (kind == "follow_prompt") return "prompted";
+  if (kind == "follow_check") return "follow_checked";
+  if (kind == "link_dm") return "link_sent";
+  return "dm_sent";
+}
+
+void count(pqxx::work& tx, std::int64_t automation_id, const std::string& metric) {
+  if (automation_id <= 0) return;
+  // The day is the workspace's local day.
+  tx.exec_params0(
+      "INSERT INTO automation_daily (automation_id, day, metric, count)"
+      " SELECT a.id, (now() AT TIME ZONE w.time_zone)::date, $2, 1"
+      " FROM automations a JOIN ig_accounts g ON g.id = a.account_id"
+      " JOIN workspaces w ON w.id = g.workspace_id WHERE a.id = $1"
+      " ON CONFLICT (automation_id, day, metric) DO UPDATE SET count = automation_daily.count + 1",
+      automation_id, metric);
+}
+
+std::vector<outbox_row> insert_actions(pqxx::work& tx, const std::string& account_id,
+                                       const std::vector<rules::planned_action>& actions,
+                                       const std::vector<bool>& send_now) {
+  std::vector<outbox_row> out;
+  for (std::size_t i = 0; i < actions.size(); ++i) {
+    auto& a = actions[i];
+    bool now = i < send_now.size() && send_now[i];
+    std::optional<std::int64_t> automation;
+    if (a.automation_id > 0) automation = a.automation_id;
+    auto r = tx.exec_params(
+        std::string(
+            "INSERT INTO outbox (account_id, automation_id, source_key, kind, recipient_id,"
+            " request, state, attempts) VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6::jsonb, $7, $8)"
+            " ON CONFLICT DO NOTHING RETURNING ") +
+            outbox_columns,
+        account_id, automation, a.source_key, std::string(rules::to_string(a.kind)), a.recipient_id,
+        request_json(a), std::string(now ? "in_flight" : "pending"), now ? 1 : 0);
+    if (r.empty()) continue;  // planned before: never twice
+    out.push_back(read_outbox(r[0]));
+    for (auto& link : a.links)
+      tx.exec_params0(
+          "INSERT INTO links (token, account_id, automation_id, igsid, url) VALUES ($1, $2, $3,"
+          " NULLIF($4, ''), $5) ON CONFLICT DO NOTHING",
+          link.token, account_id, automation, a.recipient_id, link.url);
+  }
+  return out;
+}
+
+}  // namespace
+
+account_snapshot load_account(pqxx::connection& c, const std::string& account_id,
+                              const std::string& token_key_hex, std::size_t max_unprocessed,
+                              bool recover) {
+  account_snapshot snap;
+  pqxx::work tx(c);
+  auto acc = tx.exec_params(
+      "SELECT workspace_id, username, login_type, coalesce(page_id, '') AS page_id, status,"
+      " token_ciphertext, coalesce(private_replies_per_hour, 750) AS prh,"
+      " coalesce(sends_per_second, 100) AS sps,"
+      " coalesce((extract(epoch FROM throttled_until) * 1000)::bigint, 0) AS throttled_ms"
+      " FROM ig_accounts WHERE id = $1",
+      account_id);
+  if (acc.empty()) {
+    tx.commit();
+    return snap;
+  }
+  snap.found = true;
+  auto& a = snap.account;
+  auto row = acc[0];
+  a.id = account_id;
+  a.workspace_id = row["workspace_id"].as<std::int64_t>();
+  a.username = row["username"].as<std::string>();
+  a.login_type = row["login_type"].as<std::string>();
+  a.page_id = row["page_id"].as<std::string>();
+  a.status = row["status"].as<std::string>();
+  a.private_replies_per_hour = row["prh"].as<int>();
+  a.sends_per_second = row["sps"].as<int>();
+  a.throttled_until_ms = row["throttled_ms"].as<std::int64_t>();
+  if (row["token_ciphertext"].is_null()) {
+    a.token_problem = "no access token stored (reconnect the account)";
+  } else {
+    pqxx::binarystring sealed(row["token_ciphertext"]);
+    auto key = crypto::from_hex(token_key_hex);
+    if (!key || key->size() != 32) {
+      a.token_problem = "token_key is not configured (KOMENTRA_TOKEN_KEY)";
+    } else if (auto token = crypto::aes256gcm_open(*key, sealed.str(), account_id)) {
+      a.token = std::move(*token);
+    } else {
+      a.token_problem = "the stored token cannot be decrypted with the configured token_key";
+    }
+  }
+  for (auto const& r : tx.exec_params(
+           "SELECT row_to_json(a)::text FROM automations a WHERE account_id = $1 ORDER BY id",
+           account_id))
+    if (auto parsed = parse_automation(r[0].as<std::string>())) snap.automations.push_back(*parsed);
+  if (!recover) {
+    tx.commit();
+    return snap;
+  }
+  // A crash between "in flight" and the answer leaves the outcome unknown (invariant 4).
+  tx.exec_params0(
+      "UPDATE outbox SET state = 'unknown', last_error = 'interrupted while in flight',"
+      " updated_at = now() WHERE account_id = $1 AND state = 'in_flight'",
+      account_id);
+  for (auto const& r : tx.exec_params(std::string("SELECT ") + outbox_columns +
+                                          " FROM outbox WHERE account_id = $1 AND state = 'pending'"
+                                          " ORDER BY id",
+                                      account_id))
+    snap.pending.push_back(read_outbox(r));
+  tx.commit();
+  snap.unprocessed = load_unprocessed(c, account_id, 0, max_unprocessed);
+  return snap;
+}
+
+std::vector<rules::automation> load_automations(pqxx::connection& c,
+                                                const std::string& account_id) {
+  std::vector<rules::automation> out;
+  pqxx::read_transaction tx(c);
+  for (auto const& r : tx.exec_params(
+           "SELECT row_to_json(a)::text FROM automations a WHERE account_id = $1 ORDER BY id",
+           account_id))
+    if (auto parsed = parse_automation(r[0].as<std::string>())) out.push_back(*parsed);
+  return out;
+}
+
+std::vector<journal_entry> load_unprocessed(pqxx::connection& c, const std::string& account_id,
+                                            std::int64_t after_id, std::size_t limit) {
+  std::vector<journal_entry> out;
+  pqxx::read_transaction tx(c);
+  for (auto const& r :
+       tx.exec_params("SELECT id, event::text FROM journal_events WHERE account_id = $1 AND id > $2"
+                      " AND processed_at IS NULL ORDER BY id LIMIT $3",
+                      account_id, after_id, static_cast<std::int64_t>(limit)))
+    if (auto ev = protocol::event_from_json(r[1].as<std::string>()))
+      out.push_back({r[0].as<std::int64_t>(), std::move(*ev)});
+  return out;
+}
+
+plan_result record_decision(pqxx::connection& c, const std::string& account_id,
+                            std::int64_t journal_id, const protocol::webhook_event& ev,
+                            const rules::decision& d, const std::vector<bool>& send_now) {
+  plan_result res;
+  pqxx::work tx(c);
+  if (journal_id > 0) {
+    auto upd = tx.exec_params(
+        "UPDATE journal_events SET processed_at = now() WHERE id = $1 AND processed_at IS NULL",
+        journal_id);
+    if (upd.affected_rows() == 0) {
+      res.already_processed = true;
+      return res;  // rolled back
+    }
+  }
+  std::optional<std::int64_t> automation;
+  if (d.automation_id > 0) automation = d.automation_id;
+  std::optional<std::int64_t> journal;
+  if (journal_id > 0) journal = journal_id;
+  auto source = !ev.comment_id.empty() ? ev.comment_id : !ev.mid.empty() ? ev.mid : ev.dedupe_key;
+  auto record = [&](const std::string& outcome) {
+    tx.exec_params0(
+        "INSERT INTO decisions (account_id, automation_id, journal_id, source_key, sender_id,"
+        " username, text, outcome) VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''),"
+        " NULLIF($7, ''), $8)",
+        account_id, automation, journal, source, ev.sender_id, ev.sender_username, ev.text,
+        outcome);
+  };
+  record(d.outcome);
+  for (auto& note : d.notes) record(note);
+  if (d.outcome == "matched") count(tx, d.automation_id, "matched");
+  if (d.outcome == "follow_tapped") count(tx, d.automation_id, "tapped");
+  for (auto& note : d.notes)
+    count(tx, d.automation_id, note.rfind("skipped:", 0) == 0 ? "skip:" + note.substr(8) : note);
+  bool is_self = ev.sender_id.empty() || ev.sender_id == account_id || ev.is_echo ||
+                 d.outcome == "skipped:own_comment" || d.outcome == "skipped:own_postback";
+  if (!is_self) {
+    bool matched = d.outcome == "matched";
+    std::optional<std::int64_t> inbound_ms;
+    if (d.inbound_message) inbound_ms = ev.time_ms;
+    tx.exec_params0(
+        "INSERT INTO contacts (account_id, igsid, username, automations_triggered, last_inbound_at)"
+        " VALUES ($1, $2, NULLIF($3, ''), $4, to_timestamp($5 / 1000.0))"
+        " ON CONFLICT (account_id, igsid) DO UPDATE SET last_seen = now(),"
+        " username = coalesce(excluded.username, contacts.username),"
+        " automations_triggered = contacts.automations_triggered + excluded.automations_triggered,"
+        " last_inbound_at = coalesce(excluded.last_inbound_at, contacts.last_inbound_at)",
+        account_id, ev.sender_id, ev.sender_username, matched ? 1 : 0, inbound_ms);
+  }
+  res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
+  for (auto& a : d.actions)
+    if (a.kind == rules::action_kind::private_reply && !ev.sender_id.empty())
+      tx.exec_params0(
+          "INSERT INTO follow_gates (account_id, igsid, automation_id, source_key)"
+          " SELECT $1, $2, $3, $4 FROM automations WHERE id = $3 AND follow_gate"
+          " ON CONFLICT DO NOTHING",
+          account_id, ev.sender_id, a.automation_id, a.source_key);
+  tx.commit();
+  return res;
+}
+
+plan_result record_actions(pqxx::connection& c, const std::string& account_id,
+                           const std::vector<rules::planned_action>& actions, bool send_now) {
+  plan_result res;
+  pqxx::work tx(c);
+  res.new_actions =
+      insert_actions(tx, account_id, actions, std::vector<bool>(actions.size(), send_now));
+  tx.commit();
+  return res;
+}
+
+void mark_in_flight(pqxx::connection& c, std::int64_t id) {
+  pqxx::work tx(c);
+  tx.exec_params0(
+      "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = now()"
+      " WHERE id = $1",
+      id);
+  tx.commit();
+}
+
+void mark_sent(pqxx::connection& c, const outbox_row& row, const std::string& result_id) {
+  pqxx::work tx(c);
+  json::writer w;
+  w.begin_object().field("id", result_id).end_object();
+  tx.exec_params0(
+      "UPDATE outbox SET state = 'sent', result = $2::jsonb, last_error = NULL, updated_at = now()"
+      " WHERE id = $1",
+      row.id, w.take());
+  count(tx, row.automation_id, sent_metric(row.kind));
+  tx.commit();
+}
+
+void mark_final(pqxx::connection& c, const outbox_row& row, const std::string& state,
+                const std::string& error, const std::string& analytics_outcome) {
+  pqxx::work tx(c);
+  // A success recorded earlier is never downgraded by a late error (BR-09).
+  tx.exec_params0(
+      "UPDATE outbox SET state = $2, last_error = $3, updated_at = now()"
+      " WHERE id = $1 AND state <> 'sent'",
+      row.id, state, error);
+  if (!analytics_outcome.empty()) {
+    std::optional<std::int64_t> automation;
+    if (row.automation_id > 0) automation = row.automation_id;
+    tx.exec_params0(
+        "INSERT INTO decisions (account_id, automation_id, source_key, sender_id, outcome)"
+        " SELECT account_id, $2, source_key, recipient_id, $3 FROM outbox WHERE id = $1",
+        row.id, automation, analytics_outcome);
+    count(tx, row.automation_id, analytics_outcome);
+  }
+  tx.commit();
+}
+
+void reschedule(pqxx::connection& c, std::int64_t id, std::int64_t not_before_ms,
+                const std::string& error) {
+  pqxx::work tx(c);
+  tx.exec_params0(
+      "UPDATE outbox SET state = 'pending', not_before = to_timestamp($2 / 1000.0),"
+      " last_error = NULLIF($3, ''), updated_at = now() WHERE id = $1 AND state <> 'sent'",
+      id, not_before_ms, error);
+  tx.commit();
+}
+
+void set_account_status(pqxx::connection& c, const std::string& account_id,
+                        const std::string& status, const std::string& reason) {
+  pqxx::work tx(c);
+  auto upd = tx.exec_params(
+      "UPDATE ig_accounts SET status = $2, status_reason = $3, updated_at = now()"
+      " WHERE id = $1 AND status <> $2 RETURNING workspace_id",
+      account_id, status, reason);
+  if (!upd.empty() && status != "active") {
+    tx.exec_params0(
+        "UPDATE automations SET status = 'paused', paused_reason = $2, updated_at = now()"
+        " WHERE account_id = $1 AND status = 'active'",
+        account_id, status);
+    tx.exec_params0(
+        "INSERT INTO notifications (workspace_id, account_id, kind, message) VALUES ($1, $2, $3, "
+        "$4)"
+        " ON CONFLICT DO NOTHING",
+        upd[0][0].as<std::int64_t>(), account_id, status, reason);
+  }
+  tx.commit();
+}
+
+void set_throttled_until(pqxx::connection& c, const std::string& account_id,
+                         std::int64_t until_ms) {
+  pqxx::work tx(c);
+  tx.exec_params0(
+      "UPDATE ig_accounts SET throttled_until = to_timestamp($2 / 1000.0) WHERE id = $1",
+      account_id, until_ms);
+  tx.commit();
+}
+
+int bump_follow_prompts(pqxx::connection& c, const std::string& account_id,
+                        const std::string& igsid, std::int64_t automation_id,
+                        const std::string& source_key, std::optional<bool> follows) {
+  pqxx::work tx(c);
+  auto r = tx.exec_params(
+      "INSERT INTO follow_gates (account_id, igsid, automation_id, source_key) VALUES ($1, $2, $3, "
+      "$4)"
+      " ON CONFLICT (account_id, igsid, automation_id) DO UPDATE SET prompts = follow_gates.prompts"
+      " + CASE WHEN $5 THEN 0 ELSE 1 END, updated_at = now() RETURNING prompts",
+      account_id, igsid, automation_id, source_key, follows.value_or(true));
+  if (follows)
+    tx.exec_params0("UPDATE contacts SET is_following = $3 WHERE account_id = $1 AND igsid = $2",
+                    account_id, igsid, *follows);
+  tx.commit();
+  return r[0][0].as<int>();
+}
+
+void mark_processed(pqxx::connection& c, std::int64_t journal_id) {
+  pqxx::work tx(c);
+  tx.exec_params0(
+      "UPDATE journal_events SET processed_at = now() WHERE id = $1 AND processed_at IS NULL",
+      journal_id);
+  tx.commit();
+}
+
+std::optional<std::string> record_click(pqxx::connection& c, const std::string& token) {
+  pqxx::work tx(c);
+  auto r = tx.exec_params(
+      "UPDATE links SET clicks = clicks + 1 WHERE token = $1 RETURNING url, automation_id", token);
+  if (r.empty()) return std::nullopt;
+  count(tx, r[0][1].as<std::int64_t>(0), "link_click");
+  tx.commit();
+  return r[0][0].as<std::string>();
+}
+
+std::vector<std::string> accounts_with_unprocessed(pqxx::connection& c) {
+  std::vector<std::string> out;
+  pqxx::read_transaction tx(c);
+  for (auto const& r :
+       tx.exec("SELECT DISTINCT account_id FROM journal_events WHERE processed_at IS NULL"))
+    out.push_back(r[0].as<std::string>());
+  return out;
+}
+
+}  // namespace komentra::storage

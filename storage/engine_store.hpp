@@ -1,0 +1,125 @@
+#pragma once
+/// The engine's SQL: loading an account (record, decrypted token, automations, pending
+/// outbox rows, unprocessed journal events), recording a decision with its planned
+/// actions in one transaction (exactly once per journal event), outbox state changes,
+/// analytics counters, and account status changes with owner notifications. Runs on
+/// database pool threads; throws pqxx exceptions (the caller reports them).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+#include "protocol/webhook_event.hpp"
+#include "rules/automation.hpp"
+#include "rules/decide.hpp"
+
+namespace komentra::storage {
+
+struct account_record {
+  std::string id;
+  std::int64_t workspace_id = 0;
+  std::string username;
+  std::string login_type = "instagram";
+  std::string page_id;
+  std::string status = "active";
+  std::optional<std::string> token;  ///< decrypted; nullopt when absent or undecryptable
+  std::string token_problem;         ///< why token is nullopt
+  int private_replies_per_hour = 750;
+  int sends_per_second = 100;
+  std::int64_t throttled_until_ms = 0;
+};
+
+struct outbox_row {
+  std::int64_t id = 0;
+  std::string kind;
+  std::int64_t automation_id = 0;
+  std::string source_key;
+  std::string recipient_id;
+  std::string method;
+  std::string path;
+  std::string body;
+  std::string state;
+  int attempts = 0;
+  std::int64_t not_before_ms = 0;
+};
+
+struct journal_entry {
+  std::int64_t journal_id = 0;
+  protocol::webhook_event event;
+};
+
+struct account_snapshot {
+  bool found = false;
+  account_record account;
+  std::vector<rules::automation> automations;
+  std::vector<outbox_row> pending;         ///< pending rows to (re)send
+  std::vector<journal_entry> unprocessed;  ///< journal events not yet decided
+};
+
+/// Loads everything an account actor needs. With `recover` (a new actor), rows left
+/// in_flight by a crash become 'unknown' (their outcome cannot be known, so they are not
+/// resent) and pending rows and unprocessed journal events are returned; without it
+/// (a running actor reloading its automations) only the record and automations.
+account_snapshot load_account(pqxx::connection& c, const std::string& account_id,
+                              const std::string& token_key_hex, std::size_t max_unprocessed,
+                              bool recover = true);
+
+/// Active automations of an account (for recompiling after a change).
+std::vector<rules::automation> load_automations(pqxx::connection& c, const std::string& account_id);
+
+/// More unprocessed journal events of an account after `after_id`.
+std::vector<journal_entry> load_unprocessed(pqxx::connection& c, const std::string& account_id,
+                                            std::int64_t after_id, std::size_t limit);
+
+struct plan_result {
+  bool already_processed = false;       ///< the journal event was decided before: nothing done
+  std::vector<outbox_row> new_actions;  ///< actions inserted now (not duplicates)
+};
+
+/// Records the decision for one event and inserts its actions into the outbox, in one
+/// transaction. `journal_id` 0 means the decision does not come from a journal event
+/// (a follow-check result). Actions whose index is in `send_now` are inserted in_flight.
+plan_result record_decision(pqxx::connection& c, const std::string& account_id,
+                            std::int64_t journal_id, const protocol::webhook_event& ev,
+                            const rules::decision& d, const std::vector<bool>& send_now);
+
+/// Inserts follow-up actions (follow-gate results) for an account.
+plan_result record_actions(pqxx::connection& c, const std::string& account_id,
+                           const std::vector<rules::planned_action>& actions, bool send_now);
+
+/// Outbox transitions; each also counts the action's daily analytics metric when sent.
+void mark_in_flight(pqxx::connection& c, std::int64_t id);
+void mark_sent(pqxx::connection& c, const outbox_row& row, const std::string& result_id);
+/// failed (permanent), unknown (outcome unknown), cancelled. `analytics_outcome` (e.g.
+/// "dm_failed:user_unavailable") is recorded as a decision and a daily metric.
+void mark_final(pqxx::connection& c, const outbox_row& row, const std::string& state,
+                const std::string& error, const std::string& analytics_outcome);
+void reschedule(pqxx::connection& c, std::int64_t id, std::int64_t not_before_ms,
+                const std::string& error);
+
+/// Sets the account's status (reauth_required, faulted, active) with a reason; any status
+/// other than active pauses its active automations and notifies the owners once.
+void set_account_status(pqxx::connection& c, const std::string& account_id,
+                        const std::string& status, const std::string& reason);
+
+/// Remembers that the account is throttled until then (survives restarts).
+void set_throttled_until(pqxx::connection& c, const std::string& account_id, std::int64_t until_ms);
+
+/// Follow gate bookkeeping: how many prompts the user got; increments and returns it.
+int bump_follow_prompts(pqxx::connection& c, const std::string& account_id,
+                        const std::string& igsid, std::int64_t automation_id,
+                        const std::string& source_key, std::optional<bool> follows);
+
+/// Marks a journal event decided without a decision row (events of unknown accounts).
+void mark_processed(pqxx::connection& c, std::int64_t journal_id);
+
+/// Counts a click on a tracked link; returns where it redirects (nullopt: unknown token).
+std::optional<std::string> record_click(pqxx::connection& c, const std::string& token);
+
+/// Ids of accounts with unprocessed journal events (replayed at start-up).
+std::vector<std::string> accounts_with_unprocessed(pqxx::connection& c);
+
+}  // namespace komentra::storage

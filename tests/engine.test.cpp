@@ -1,0 +1,227 @@
+#define CAF_SUITE engine
+#include <caf/test/unit_test.hpp>
+
+#include <thread>
+
+#include "http/test_client.hpp"
+#include "tests/support/sim_harness.hpp"
+
+using namespace komentra::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// R1 of the field cases on our schema.
+std::map<std::string, std::string> r1() {
+  return {{"trigger", "'comment'"},
+          {"media_scope", "'selected'"},
+          {"media_ids", "'{18000000000000001}'"},
+          {"keywords", "'{link}'"},
+          {"match_type", "'whole_word'"},
+          {"public_replies", "'{\"Sent you a DM!\"}'"},
+          {"dm_text", "'Here is your link'"},
+          {"dm_buttons", R"('[{"title":"Open","url":"https://shop.example/a"}]')"}};
+}
+
+std::string comment(const std::string& id, const std::string& text, const std::string& extra = "") {
+  return R"({"media_id":"18000000000000001","user_id":"9000000000000001","id":")" + id +
+         R"(","text":")" + text + "\"" + extra + "}";
+}
+
+struct fixture {
+  e2e_harness h;
+  fixture() { h.seed_account(); }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(engine_tests, fixture)
+
+CAF_TEST(a matching comment gets one public reply and one private reply) {
+  h.add_automation(r1());
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "LINK"));
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() == 1; }));
+  auto replies = h.calls("POST", "/17900000000000001/replies");
+  CAF_REQUIRE_EQUAL(replies.size(), 1u);
+  CAF_CHECK_EQUAL(replies[0].body, R"({"message":"Sent you a DM!"})");
+  auto dm = h.calls("POST", "/messages")[0];
+  CAF_CHECK_EQUAL(dm.path, "/v25.0/17841400000000001/messages");
+  CAF_CHECK(dm.body.find(R"("recipient":{"comment_id":"17900000000000001"})") != std::string::npos);
+  CAF_CHECK(dm.body.find(R"("template_type":"button")") != std::string::npos);
+  CAF_CHECK(dm.body.find("/l/") != std::string::npos);  // the link is tracked
+  // BR-12: our public reply comes back as a comment from us and is not answered.
+  std::this_thread::sleep_for(1s);
+  CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 1u);
+  CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), 1u);
+  CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM decisions WHERE outcome = 'skipped:own_comment'"),
+                  "1");
+  CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM decisions WHERE outcome = 'skipped:echo'"), "1");
+  CAF_CHECK(h.eventually([&] {
+    return h.query("SELECT count FROM automation_daily WHERE metric = 'dm_sent'") == "1";
+  }));
+  CAF_CHECK_EQUAL(h.query("SELECT count FROM automation_daily WHERE metric = 'matched'"), "1");
+  CAF_CHECK_EQUAL(h.query("SELECT username FROM contacts WHERE igsid = '9000000000000001'"),
+                  "user_a");
+}
+
+CAF_TEST(br07 br09 duplicate deliveries of one comment get one private reply) {
+  h.add_automation(r1());
+  h.sim("POST", "/_sim/config", R"({"duplicate_rate":1.0})");
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() >= 1; }));
+  std::this_thread::sleep_for(1500ms);
+  CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), 1u);
+  CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 1u);
+  CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM journal_events WHERE kind = 'comment'"),
+                  "2");  // ours too
+}
+
+CAF_TEST(br13 a comment on another post is not answered by a selected post rule) {
+  h.add_automation(r1());
+  h.sim("POST", "/_sim/media", R"({"account_id":"17841400000000001","id":"18000000000000002"})");
+  h.sim(
+      "POST", "/_sim/comments",
+      R"({"media_id":"18000000000000002","user_id":"9000000000000001","id":"17900000000000002","text":"link"})");
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT count(*) FROM decisions WHERE outcome = 'skipped:no_match'") == "1";
+  }));
+  CAF_CHECK(h.calls("POST", "/messages").empty());
+}
+
+CAF_TEST(br27 a user who cannot receive messages is not retried) {
+  h.add_automation(r1());
+  h.sim(
+      "POST", "/_sim/faults",
+      R"({"kind":"error","method":"POST","path_contains":"/messages","code":551,"subcode":1545041,"message":"(#551) This person isn't available right now.","http_status":400})");
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT count(*) FROM decisions WHERE outcome = 'dm_failed:user_unavailable'") ==
+           "1";
+  }));
+  std::this_thread::sleep_for(700ms);
+  CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), 1u);
+  CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 1u);  // the public reply is unaffected
+  CAF_CHECK_EQUAL(h.query("SELECT status FROM ig_accounts"), "active");
+}
+
+CAF_TEST(br28 an expired token pauses the account and notifies once) {
+  h.add_automation(r1());
+  h.sim("POST", "/_sim/tokens/expire", R"({"token":"IGAA_TEST_TOKEN_1"})");
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(
+      h.eventually([&] { return h.query("SELECT status FROM ig_accounts") == "reauth_required"; }));
+  CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM automations WHERE status = 'active'"), "0");
+  auto before = h.calls().size();
+  h.sim("POST", "/_sim/comments", comment("17900000000000002", "link"));
+  h.sim("POST", "/_sim/comments", comment("17900000000000003", "link"));
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT count(*) FROM decisions WHERE source_key = '17900000000000003'") != "0";
+  }));
+  std::this_thread::sleep_for(500ms);
+  CAF_CHECK_LESS_OR_EQUAL(h.calls().size(), before + 0);  // no retry storm: nothing more sent
+  CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM notifications"), "1");
+}
+
+CAF_TEST(br30 throttling pauses sends instead of looping) {
+  h.add_automation(r1());
+  h.sim(
+      "POST", "/_sim/faults",
+      R"({"kind":"error","method":"POST","path_contains":"/messages","code":4,"message":"Application request limit reached","http_status":400})");
+  for (int i = 0; i < 5; ++i)
+    h.sim("POST", "/_sim/comments", comment("1790000000000010" + std::to_string(i), "link"));
+  CAF_REQUIRE(h.eventually([&] { return !h.calls("POST", "/messages").empty(); }));
+  std::this_thread::sleep_for(2s);
+  // One call hit the throttle; the others wait (at least a minute) instead of retrying.
+  CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), 1u);
+  CAF_CHECK_EQUAL(
+      h.query("SELECT count(*) FROM outbox WHERE kind = 'private_reply' AND state = 'pending'"),
+      "5");
+  CAF_CHECK_NOT_EQUAL(
+      h.query("SELECT throttled_until > now() + interval '50 seconds' FROM ig_accounts"), "false");
+}
+
+CAF_TEST(br35 a story reply triggers the story automation with a normal dm) {
+  h.add_automation(r1());
+  h.add_automation(
+      {{"trigger", "'story_reply'"}, {"keywords", "'{link}'"}, {"dm_text", "'Story link'"}});
+  h.sim("POST", "/_sim/story_replies", R"({"user_id":"9000000000000001","text":"LINK"})");
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() == 1; }));
+  auto dm = h.calls("POST", "/messages")[0];
+  CAF_CHECK(dm.body.find(R"("recipient":{"id":"9000000000000001"})") != std::string::npos);
+  CAF_CHECK(dm.body.find("Story link") != std::string::npos);
+  CAF_CHECK(h.calls("POST", "/replies").empty());
+}
+
+CAF_TEST(follow gating sends the link only after the follow check) {
+  auto cols = r1();
+  cols["follow_gate"] = "true";
+  auto id = h.add_automation(cols);
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() == 1; }));
+  auto prompt = h.calls("POST", "/messages")[0];
+  CAF_CHECK(prompt.body.find("KOMENTRA_FG:" + std::to_string(id)) != std::string::npos);
+  CAF_CHECK(prompt.body.find("shop.example") == std::string::npos);
+  // Not following yet: a re-prompt.
+  h.sim("POST", "/_sim/postbacks",
+        R"({"user_id":"9000000000000001","title":"I'm following","payload":"KOMENTRA_FG:)" +
+            std::to_string(id) + R"(:17900000000000001"})");
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() == 2; }));
+  CAF_CHECK(h.calls("POST", "/messages")[1].body.find("postback") != std::string::npos);
+  // Following now: the link.
+  h.sim("POST", "/_sim/users/9000000000000001", R"({"follows":true})");
+  h.sim("POST", "/_sim/postbacks",
+        R"({"user_id":"9000000000000001","title":"I'm following","payload":"KOMENTRA_FG:)" +
+            std::to_string(id) + R"(:17900000000000001"})");
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() == 3; }));
+  auto link = h.calls("POST", "/messages")[2];
+  CAF_CHECK(link.body.find(R"("recipient":{"id":"9000000000000001"})") != std::string::npos);
+  CAF_CHECK(link.body.find("web_url") != std::string::npos);
+  CAF_CHECK_EQUAL(h.calls("GET", "/9000000000000001").size(), 2u);
+}
+
+CAF_TEST(a tracked link counts the click and redirects) {
+  h.add_automation(r1());
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(h.eventually([&] { return !h.query("SELECT token FROM links").empty(); }));
+  auto token = h.query("SELECT token FROM links");
+  auto r = komentra::http::testing::request(h.port(), "GET", "/l/" + token);
+  CAF_CHECK_EQUAL(r.status, 302);
+  CAF_CHECK_EQUAL(r.header("location"), "https://shop.example/a");
+  CAF_CHECK_EQUAL(h.query("SELECT clicks FROM links"), "1");
+  CAF_CHECK_EQUAL(komentra::http::testing::request(h.port(), "GET", "/l/nope").status, 404);
+}
+
+CAF_TEST(an automation added while running takes effect without a restart) {
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT count(*) FROM decisions WHERE outcome = 'skipped:no_match'") == "1";
+  }));
+  h.add_automation(r1());
+  auto r = komentra::http::testing::request(h.port(), "GET", "/healthz");
+  CAF_CHECK_EQUAL(r.status, 200);
+}
+
+CAF_TEST(a kill during a burst loses nothing and sends nothing twice) {
+  h.add_automation(r1());
+  for (int i = 0; i < 30; ++i)
+    h.sim("POST", "/_sim/comments", comment(std::to_string(17900000000001000 + i), "link"));
+  std::this_thread::sleep_for(150ms);
+  h.komentra().kill();
+  h.komentra().wait_exit();
+  h.start_komentra();
+  // Meta (the sim) retries deliveries that got no 200; komentra resumes undecided events.
+  CAF_REQUIRE(h.eventually(
+      [&] {
+        return h.query(
+                   "SELECT count(DISTINCT source_key) FROM outbox WHERE kind = 'private_reply'"
+                   " AND state IN ('sent', 'unknown')") == "30";
+      },
+      30s));
+  std::map<std::string, int> per_comment;
+  for (auto& c : h.calls("POST", "/replies")) ++per_comment[c.path];
+  for (auto& [path, n] : per_comment) CAF_CHECK_EQUAL(n, 1);
+  CAF_CHECK_EQUAL(per_comment.size(), 30u);
+  CAF_CHECK_LESS_OR_EQUAL(h.calls("POST", "/messages").size(), 30u);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
