@@ -447,35 +447,40 @@ void run_db(api_context& ctx, responder respond,
 void add(router& r, api_context& ctx, std::string method, std::string pattern, access level,
          prepare_fn prepare) {
   bool write = method != "GET" && method != "HEAD";
-  r.add(method, pattern,
-        [&ctx, level, prepare, write](request&& req, const path_params& params, responder respond) {
-          respond = with_deadline(ctx.srv, std::chrono::seconds(15), respond,
-                                  unavailable("the request did not finish within 15 s"));
-          caller c;
-          c.params = params;
-          c.ip = req.remote_address;
-          c.user_agent = std::string(req.header("user-agent").substr(0, 300));
-          c.respond = respond;
-          if (write && level != access::callback && req.header("x-requested-with").empty())
-            return respond(
-                forbidden("writes need the X-Requested-With header (protection against cross-site "
-                          "requests)"));
-          if (level != access::open && level != access::callback) {
-            auto cookie = session_cookie_value(req);
-            if (cookie.empty())
-              return respond(response::error(401, "unauthenticated", "sign in first"));
-            c.session_hash = token_hash(cookie);
-          }
-          auto prepared = prepare(req, c);
-          if (auto* res = std::get_if<response>(&prepared)) return respond(std::move(*res));
-          auto fn = std::get<db_fn>(std::move(prepared));
-          run_db(ctx, respond,
-                 [&ctx, level, c = std::move(c),
-                  fn](pqxx::work& w) mutable -> std::optional<response> {
-                   if (auto denied = authorize(w, ctx, level, c)) return denied;
-                   return fn(w, c);
-                 });
-        });
+  r.add(
+      method, pattern,
+      [&ctx, level, prepare, write](request&& req, const path_params& params, responder respond) {
+        respond = with_deadline(ctx.srv, std::chrono::seconds(15), respond,
+                                unavailable("the request did not finish within 15 s"));
+        caller c;
+        c.params = params;
+        c.ip = req.remote_address;
+        c.user_agent = std::string(req.header("user-agent").substr(0, 300));
+        c.respond = respond;
+        if (write && level != access::callback && req.header("x-requested-with").empty())
+          return respond(
+              forbidden("writes need the X-Requested-With header (protection against cross-site "
+                        "requests)"));
+        if (level != access::open && level != access::callback) {
+          auto cookie = session_cookie_value(req);
+          if (cookie.empty())
+            return respond(response::error(401, "unauthenticated", "sign in first"));
+          c.session_hash = token_hash(cookie);
+        }
+        auto prepared = prepare(req, c);
+        if (auto* res = std::get_if<response>(&prepared)) return respond(std::move(*res));
+        auto fn = std::get<db_fn>(std::move(prepared));
+        auto after = c.after_commit;
+        run_db(
+            ctx, respond,
+            [&ctx, level, c = std::move(c), fn](pqxx::work& w) mutable -> std::optional<response> {
+              if (auto denied = authorize(w, ctx, level, c)) return denied;
+              return fn(w, c);
+            },
+            [after] {
+              for (auto& f : *after) f();
+            });
+      });
 }
 
 void add_plain(router& r, std::string method, std::string pattern, route_handler h) {
