@@ -390,12 +390,10 @@ CAF_TEST(the oauth flow stores the exact user id an encrypted token and subscrib
   CAF_CHECK_GREATER(row[4].as<std::string>().size(), 60u);
   CAF_CHECK(row[5].as<bool>());
   auto calls = sim_call("GET", "/_sim/calls").body;
-  CAF_CHECK(
-      calls.find("\"method\":\"POST\",\"path\":\"/v25.0/17841400000000001/subscribed_apps\"") !=
-      std::string::npos);
-  CAF_CHECK(
-      calls.find("\"method\":\"GET\",\"path\":\"/v25.0/17841400000000001/subscribed_apps\"") !=
-      std::string::npos);
+  CAF_CHECK(calls.find(R"("method":"POST","path":"\/v25.0\/17841400000000001\/subscribed_apps")") !=
+            std::string::npos);
+  CAF_CHECK(calls.find(R"("method":"GET","path":"\/v25.0\/17841400000000001\/subscribed_apps")") !=
+            std::string::npos);
   CAF_CHECK(calls.find("messaging_postbacks") != std::string::npos);
   // A state started in another session is refused, and a used one cannot be replayed.
   auto other = user("other@example.com");

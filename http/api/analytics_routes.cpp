@@ -71,7 +71,7 @@ void add_analytics_routes(router& r, api_context& ctx) {
           std::string current;
           for (auto row : w.exec_params(
                    "SELECT to_char(day, 'YYYY-MM-DD'), metric, count FROM automation_daily WHERE "
-                   "automation_id = $1 AND day > current_date - $2 ORDER BY day, metric",
+                   "automation_id = $1 AND day > current_date - $2::int ORDER BY day, metric",
                    std::stoll(c.params.at("automation_id")), days)) {
             auto day = row[0].as<std::string>();
             if (day != current) {
@@ -101,7 +101,7 @@ void add_analytics_routes(router& r, api_context& ctx) {
         std::map<std::string, std::int64_t> m;
         for (auto row : w.exec_params(
                  "SELECT metric, sum(count)::bigint FROM automation_daily WHERE automation_id = $1 "
-                 "AND day > current_date - $2 GROUP BY metric",
+                 "AND day > current_date - $2::int GROUP BY metric",
                  id, days))
           m[row[0].as<std::string>()] = row[1].as<std::int64_t>();
         out.begin_object().field("automation_id", id).field("name", a[1].as<std::string>());
