@@ -1,6 +1,6 @@
 // Analytics from what the engine records: counts per automation and day, the funnels,
-// recent decisions, the audience (search, paging, CSV export); and the tracked-link
-// redirect /l/{token} that counts clicks.
+// recent decisions, the audience (search, paging, CSV export). The tracked-link redirect
+// /l/{token} belongs to the engine (http/link_routes.cpp).
 #include "common/json_writer.hpp"
 #include "http/api/support.hpp"
 
@@ -224,30 +224,6 @@ void add_analytics_routes(router& r, api_context& ctx) {
           res.headers.emplace_back("Cache-Control", "no-store");
           return res;
         }));
-  });
-
-  add(r, ctx, "GET", "/l/{token}", access::callback, [](request&, caller&) {
-    return prepared(db_fn([](pqxx::work& w, caller& c) -> std::optional<response> {
-      auto row = w.exec_params(
-          "UPDATE links SET clicks = clicks + 1 WHERE token = $1 RETURNING url, automation_id",
-          c.params.at("token"));
-      if (row.empty()) return not_found("link");
-      if (!row[0][1].is_null())
-        w.exec_params0(
-            "INSERT INTO automation_daily (automation_id, day, metric, count) SELECT a.id, (now() "
-            "AT TIME ZONE ws.time_zone)::date, 'link_click', 1 FROM automations a JOIN "
-            "ig_accounts i ON i.id = a.account_id JOIN workspaces ws ON ws.id = i.workspace_id "
-            "WHERE a.id = $1 ON CONFLICT (automation_id, day, metric) DO UPDATE SET count = "
-            "automation_daily.count + 1",
-            row[0][1].as<std::int64_t>());
-      response res;
-      res.status = 302;
-      res.content_type = "text/plain; charset=utf-8";
-      res.headers.emplace_back("Location", row[0][0].as<std::string>());
-      res.headers.emplace_back("Cache-Control", "no-store");
-      res.headers.emplace_back("Referrer-Policy", "no-referrer");
-      return res;
-    }));
   });
 }
 
