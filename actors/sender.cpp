@@ -40,8 +40,8 @@ send_result result_of(const send_job& job, const http::client_response& r, std::
   if (!r.ok()) {
     res.error = r.error;
   } else if (auto err = protocol::parse_graph_error(r.body)) {
-    res.error = "(#" + std::to_string(err->code) +
-                (err->subcode ? "/" + std::to_string(err->subcode) : std::string()) + ") " +
+    res.error = "code " + std::to_string(err->code) +
+                (err->subcode ? "/" + std::to_string(err->subcode) : std::string()) + ": " +
                 err->message;
   }
   auto usage =

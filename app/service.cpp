@@ -145,7 +145,14 @@ struct service::impl {
     s.token_key_hex = cfg.str("token_key");
     auto base = cfg.str("public_base_url");
     while (!base.empty() && base.back() == '/') base.pop_back();
-    s.link_base_url = base.empty() ? std::string() : base + "/l/";
+    // Meta accepts only https button URLs: click tracking needs an https public URL.
+    if (base.rfind("https://", 0) == 0) {
+      s.link_base_url = base + "/l/";
+    } else {
+      spdlog::info(
+          "public_base_url is not https: DM buttons carry their own URLs and link clicks "
+          "are not counted (set KOMENTRA_PUBLIC_BASE_URL to an https URL to count them)");
+    }
     s.passivate_after = std::chrono::seconds(cfg.integer("engine.passivate_after_s"));
     s.mailbox_high_watermark =
         static_cast<std::size_t>(cfg.integer("engine.mailbox_high_watermark"));

@@ -48,7 +48,9 @@ CAF_TEST(a matching comment gets one public reply and one private reply) {
   CAF_CHECK_EQUAL(dm.path, "/v25.0/17841400000000001/messages");
   CAF_CHECK(dm.body.find(R"("recipient":{"comment_id":"17900000000000001"})") != std::string::npos);
   CAF_CHECK(dm.body.find(R"("template_type":"button")") != std::string::npos);
-  CAF_CHECK(dm.body.find("/l/") != std::string::npos);  // the link is tracked
+  CAF_CHECK_EQUAL(dm.status, 200);
+  CAF_CHECK(dm.body.find("https://shop.example/a") !=
+            std::string::npos);  // no https public URL: untracked
   // BR-12: our public reply comes back as a comment from us and is not answered.
   std::this_thread::sleep_for(1s);
   CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 1u);
@@ -129,15 +131,19 @@ CAF_TEST(br30 throttling pauses sends instead of looping) {
       R"({"kind":"error","method":"POST","path_contains":"/messages","code":4,"message":"Application request limit reached","http_status":400})");
   for (int i = 0; i < 5; ++i)
     h.sim("POST", "/_sim/comments", comment("1790000000000010" + std::to_string(i), "link"));
-  CAF_REQUIRE(h.eventually([&] { return !h.calls("POST", "/messages").empty(); }));
+  CAF_REQUIRE(h.eventually(
+      [&] { return h.query("SELECT throttled_until IS NOT NULL FROM ig_accounts") == "t"; }));
+  // Calls already on their way when the throttle answer came may hit it too; after that
+  // nothing more is sent: the rest wait (at least a minute) instead of retrying.
+  auto hit = h.calls("POST", "/messages").size();
+  CAF_CHECK_LESS_OR_EQUAL(hit, 5u);
   std::this_thread::sleep_for(2s);
-  // One call hit the throttle; the others wait (at least a minute) instead of retrying.
-  CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), 1u);
+  CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), hit);
   CAF_CHECK_EQUAL(
       h.query("SELECT count(*) FROM outbox WHERE kind = 'private_reply' AND state = 'pending'"),
       "5");
-  CAF_CHECK_NOT_EQUAL(
-      h.query("SELECT throttled_until > now() + interval '50 seconds' FROM ig_accounts"), "false");
+  CAF_CHECK_EQUAL(
+      h.query("SELECT throttled_until > now() + interval '50 seconds' FROM ig_accounts"), "t");
 }
 
 CAF_TEST(br35 a story reply triggers the story automation with a normal dm) {
@@ -180,25 +186,20 @@ CAF_TEST(follow gating sends the link only after the follow check) {
 }
 
 CAF_TEST(a tracked link counts the click and redirects) {
+  h.restart_komentra({{"KOMENTRA_PUBLIC_BASE_URL", "https://komentra.example"}});
   h.add_automation(r1());
   h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
   CAF_REQUIRE(h.eventually([&] { return !h.query("SELECT token FROM links").empty(); }));
   auto token = h.query("SELECT token FROM links");
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() == 1; }));
+  auto dm = h.calls("POST", "/messages")[0];
+  CAF_CHECK_EQUAL(dm.status, 200);
+  CAF_CHECK(dm.body.find("https://komentra.example/l/" + token) != std::string::npos);
   auto r = komentra::http::testing::request(h.port(), "GET", "/l/" + token);
   CAF_CHECK_EQUAL(r.status, 302);
   CAF_CHECK_EQUAL(r.header("location"), "https://shop.example/a");
   CAF_CHECK_EQUAL(h.query("SELECT clicks FROM links"), "1");
   CAF_CHECK_EQUAL(komentra::http::testing::request(h.port(), "GET", "/l/nope").status, 404);
-}
-
-CAF_TEST(an automation added while running takes effect without a restart) {
-  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
-  CAF_REQUIRE(h.eventually([&] {
-    return h.query("SELECT count(*) FROM decisions WHERE outcome = 'skipped:no_match'") == "1";
-  }));
-  h.add_automation(r1());
-  auto r = komentra::http::testing::request(h.port(), "GET", "/healthz");
-  CAF_CHECK_EQUAL(r.status, 200);
 }
 
 CAF_TEST(a kill during a burst loses nothing and sends nothing twice) {
@@ -210,13 +211,25 @@ CAF_TEST(a kill during a burst loses nothing and sends nothing twice) {
   h.komentra().wait_exit();
   h.start_komentra();
   // Meta (the sim) retries deliveries that got no 200; komentra resumes undecided events.
-  CAF_REQUIRE(h.eventually(
+  bool all_done = h.eventually(
       [&] {
         return h.query(
                    "SELECT count(DISTINCT source_key) FROM outbox WHERE kind = 'private_reply'"
                    " AND state IN ('sent', 'unknown')") == "30";
       },
-      30s));
+      30s);
+  if (!all_done)
+    CAF_MESSAGE(
+        "errors: "
+        << h.query("SELECT string_agg(DISTINCT coalesce(last_error, '-'), ' | ') FROM outbox")
+        << "; outbox: "
+        << h.query("SELECT string_agg(kind || '/' || state || '=' || n, ', ')"
+                   " FROM (SELECT kind, state, count(*) n FROM outbox GROUP BY 1, 2) x")
+        << "; journal: "
+        << h.query("SELECT count(*) || ' events, ' || count(processed_at) ||"
+                   " ' processed' FROM journal_events")
+        << "\nlog: " << h.komentra().output().substr(0, 4000));
+  CAF_REQUIRE(all_done);
   std::map<std::string, int> per_comment;
   for (auto& c : h.calls("POST", "/replies")) ++per_comment[c.path];
   for (auto& [path, n] : per_comment) CAF_CHECK_EQUAL(n, 1);

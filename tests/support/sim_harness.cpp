@@ -61,6 +61,13 @@ void e2e_harness::start_komentra() {
       R"({"webhook_url":"http://127.0.0.1:)" + std::to_string(port_) + R"(/webhooks/instagram"})");
 }
 
+void e2e_harness::restart_komentra(const std::map<std::string, std::string>& extra_env) {
+  komentra_->terminate();
+  komentra_->wait_exit();
+  for (auto& [k, v] : extra_env) env_[k] = v;
+  start_komentra();
+}
+
 void e2e_harness::seed_account(const std::string& login, const std::string& page_id) {
   sim("POST", "/_sim/accounts",
       std::string(R"({"id":")") + account_id + R"(","username":")" + username +

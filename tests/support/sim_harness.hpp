@@ -37,6 +37,8 @@ class e2e_harness {
 
   /// Starts (or restarts) komentra on the same database and port as before.
   void start_komentra();
+  /// Stops komentra and starts it again with extra environment.
+  void restart_komentra(const std::map<std::string, std::string>& extra_env);
   child_process& komentra() { return *komentra_; }
   std::uint16_t port() const { return port_; }
   const std::string& database_url() const { return db_url_; }
