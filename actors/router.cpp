@@ -25,6 +25,10 @@ struct router_state {
   std::map<std::string, account_entry> accounts;
   std::map<caf::actor_addr, std::string> by_address;
   std::map<std::string, std::deque<steady::time_point>> crash_history;
+  /// Every live account actor, shared with the router's exit hook (which runs after the
+  /// state is gone) so they all stop with the router.
+  std::shared_ptr<std::map<caf::actor_addr, caf::actor>> live =
+      std::make_shared<std::map<caf::actor_addr, caf::actor>>();
   static inline const char* name = "router";
 };
 
@@ -36,6 +40,7 @@ caf::actor& actor_for(router_ptr self, const std::string& id) {
   if (!entry.actor) {
     entry.actor = spawn_account(self->system(), st.ctx, id);
     self->monitor(entry.actor);
+    (*st.live)[entry.actor.address()] = entry.actor;
     st.by_address[entry.actor.address()] = id;
     // The actor tells us when it is idle; it needs our handle for that.
     caf::anon_send(entry.actor, passivate_atom::value, caf::actor_cast<caf::actor>(self));
@@ -49,6 +54,7 @@ void on_down(router_ptr self, const caf::down_msg& dm) {
   if (it == st.by_address.end()) return;
   auto id = it->second;
   st.by_address.erase(it);
+  st.live->erase(dm.source);
   auto acc = st.accounts.find(id);
   if (acc != st.accounts.end() && acc->second.actor.address() == dm.source) st.accounts.erase(acc);
   if (!dm.reason || dm.reason == caf::exit_reason::normal ||
@@ -89,9 +95,8 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
     self->state.ctx = ctx;
     self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
     // Account actors do not outlive the router.
-    self->attach_functor([=](const caf::error&) {
-      for (auto& [id, e] : self->state.accounts)
-        caf::anon_send_exit(e.actor, caf::exit_reason::user_shutdown);
+    self->attach_functor([live = self->state.live](const caf::error&) {
+      for (auto& [addr, actor] : *live) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     });
     return {
         [=](events_atom, std::vector<stored_event>& events) {
@@ -115,6 +120,7 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
           spdlog::info("account {}: removed; its actor stops now", id);
           self->demonitor(it->second.actor);
           self->state.by_address.erase(it->second.actor.address());
+          self->state.live->erase(it->second.actor.address());
           caf::anon_send_exit(it->second.actor, caf::exit_reason::user_shutdown);
           self->state.accounts.erase(it);
         },

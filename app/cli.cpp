@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/database.hpp"
+#include "app/demo.hpp"
 #include "app/service.hpp"
 #include "common/log.hpp"
 #include "config/settings.hpp"
@@ -85,6 +86,16 @@ int run_cli(int argc, char** argv) {
       "data_dir when database.url is empty. Stops cleanly on SIGINT/SIGTERM.");
   auto* migrate = cli.add_subcommand(
       "migrate", "Apply pending database migrations and exit (serve also does this at start).");
+  demo_options demo_opts;
+  auto* demo = cli.add_subcommand(
+      "demo",
+      "Try Komentra with nothing configured: starts the embedded PostgreSQL, the local Instagram "
+      "simulator (komentra-sim) and the engine, seeds a demo account with two automations, streams "
+      "simulated comments and DMs, and shows live progress until Ctrl-C.");
+  demo->add_option("--sim", demo_opts.sim_binary,
+                   "Path of komentra-sim (default: next to komentra, then PATH)");
+  demo->add_option("--rate", demo_opts.events_per_second, "Simulated user actions per second")
+      ->check(CLI::Range(0.1, 1000.0));
   auto* show = cli.add_subcommand(
       "config", "Print the effective configuration (defaults, file, environment), secrets masked.");
 
@@ -109,6 +120,7 @@ int run_cli(int argc, char** argv) {
     return 0;
   }
   if (*migrate) return run_migrate(cfg);
+  if (*demo) return run_demo(cfg, demo_opts);
   if (*serve) return run_serve(cfg);
   return exit_startup_error;
 }

@@ -225,6 +225,14 @@ void service::stop() {
   impl_->stop();
 }
 
+std::string service::database_url() const { return impl_->db.url(); }
+
+const actors::engine_counters& service::engine_counters() const { return *impl_->engine->counters; }
+
+const actors::journal_counters& service::journal_counters() const {
+  return impl_->journal.counters();
+}
+
 std::uint16_t service::port() const {
   return impl_->server ? impl_->server->port() : 0;
 }

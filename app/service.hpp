@@ -11,6 +11,11 @@
 
 #include "config/settings.hpp"
 
+namespace komentra::actors {
+struct engine_counters;
+struct journal_counters;
+}  // namespace komentra::actors
+
 namespace komentra::app {
 
 class service {
@@ -21,6 +26,11 @@ class service {
   std::string start();
   void stop();
   std::uint16_t port() const;
+  /// libpq URL of the database in use (embedded or configured); valid after start().
+  std::string database_url() const;
+  /// Live counters of the engine and the journal; valid after start().
+  const actors::engine_counters& engine_counters() const;
+  const actors::journal_counters& journal_counters() const;
 
  private:
   struct impl;

@@ -1,4 +1,4 @@
-#include "tests/support/komentra_process.hpp"
+#include "common/child_process.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,7 +11,7 @@
 
 extern char** environ;
 
-namespace komentra::testing {
+namespace komentra {
 
 child_process::child_process(std::string binary, std::vector<std::string> args,
                              std::map<std::string, std::string> env) {
@@ -44,6 +44,10 @@ child_process::child_process(std::string binary, std::vector<std::string> args,
     while ((n = read(out_fd_, buf, sizeof buf)) > 0) {
       std::lock_guard<std::mutex> lock(mtx_);
       output_.append(buf, static_cast<std::size_t>(n));
+      // A long-running child (the demo's simulator) must not grow this without bound;
+      // the start of the output (where the port is announced) and the recent end are kept.
+      if (output_.size() > 2 * output_limit)
+        output_.erase(output_limit / 2, output_.size() - output_limit);
     }
   });
 }
@@ -101,11 +105,4 @@ void child_process::kill() {
   if (running()) ::kill(pid_, SIGKILL);
 }
 
-std::string binary_path(const char* env_var) {
-  const char* p = std::getenv(env_var);
-  if (!p)
-    throw std::runtime_error(std::string(env_var) + " is not set (run the tests through ctest)");
-  return p;
-}
-
-}  // namespace komentra::testing
+}  // namespace komentra

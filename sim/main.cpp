@@ -1,5 +1,6 @@
 // komentra-sim: a local Instagram Platform (Graph API, OAuth, webhooks) for tests, demos
 // and load. `komentra-sim --help`, `komentra-sim serve --help`, `komentra-sim load --help`.
+#include <cstdio>
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -171,10 +172,13 @@ int main(int argc, char** argv) {
     std::cerr << "komentra-sim: " << err << "\n";
     return 1;
   }
-  spdlog::info(
-      "komentra-sim listening on http://{}:{} (Graph API under /vNN.0/, control API under /_sim/); "
-      "webhooks to {}",
-      so.host, sim.port(), so.webhook_url.empty() ? "(none)" : so.webhook_url);
+  // Printed whatever the log level: programs that start the simulator on port 0 (the
+  // demo, the tests) read the port from this line.
+  std::fprintf(stderr,
+               "komentra-sim listening on http://%s:%u (Graph API under /vNN.0/, control API under "
+               "/_sim/); webhooks to %s\n",
+               so.host.c_str(), static_cast<unsigned>(sim.port()),
+               so.webhook_url.empty() ? "(none)" : so.webhook_url.c_str());
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));

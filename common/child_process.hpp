@@ -1,0 +1,48 @@
+#pragma once
+/// Runs a program (komentra-sim for the demo; komentra and komentra-sim in tests) as a
+/// child process with a given environment, captures its output on a reader thread, and
+/// finds the port it listens on from its "listening on http://HOST:PORT" log line.
+/// Stops it with SIGTERM (or SIGKILL). The environment of the child is ours without
+/// KOMENTRA_* variables, plus `env`.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace komentra {
+
+class child_process {
+ public:
+  child_process(std::string binary, std::vector<std::string> args,
+                std::map<std::string, std::string> env);
+  ~child_process();  ///< SIGKILL if still running
+
+  /// Waits until the log shows the listening port; returns 0 when the process exited
+  /// or the time ran out.
+  std::uint16_t wait_for_port(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  /// Waits for the process to exit; returns its exit status (-1 when killed or timed out).
+  int wait_exit(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  void terminate();  ///< SIGTERM
+  void kill();       ///< SIGKILL
+  /// What the process wrote to stderr and stdout so far (the first and the last part
+  /// once it exceeds about 1 MiB).
+  std::string output() const;
+  bool running();
+
+ private:
+  static constexpr std::size_t output_limit = 1 << 20;
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int status_ = -1;
+  bool exited_ = false;
+  mutable std::mutex mtx_;
+  std::string output_;
+  std::thread reader_;
+};
+
+}  // namespace komentra
