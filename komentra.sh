@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Komentra's two set-up commands (and a few more). Each installs the Debian packages it
 # needs (only when missing), configures and builds, then runs.
-#   ./komentra.sh run     start Komentra (embedded PostgreSQL; http://127.0.0.1:8080)
+#   ./komentra.sh run     the demo: Komentra + the Instagram simulator + simulated users
+#   ./komentra.sh serve   start Komentra alone (embedded PostgreSQL; http://127.0.0.1:8080)
 #   ./komentra.sh test    build and run every test
 #   ./komentra.sh build   build only
 #   ./komentra.sh deps    install missing Debian packages only
@@ -47,6 +48,11 @@ case "${1:-}" in
   run)
     build
     shift
+    exec "$BUILD_DIR/komentra" demo "$@"
+    ;;
+  serve)
+    build
+    shift
     exec "$BUILD_DIR/komentra" serve "$@"
     ;;
   test)
@@ -57,7 +63,7 @@ case "${1:-}" in
   build) build ;;
   deps) deps ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
