@@ -18,6 +18,8 @@ PACKAGES=(
   libargon2-dev libtomlplusplus-dev libcli11-dev libutf8proc-dev prometheus-cpp-dev
   postgresql-15 acl curl
 )
+# Only the tests need these: promtool checks /metrics and a real Prometheus scrapes it.
+TEST_PACKAGES=(prometheus)
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
@@ -27,7 +29,7 @@ as_root() {
 
 deps() {
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -37,7 +39,7 @@ deps() {
 }
 
 build() {
-  deps
+  deps "$@"
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
@@ -56,12 +58,12 @@ case "${1:-}" in
     exec "$BUILD_DIR/komentra" serve "$@"
     ;;
   test)
-    build
+    build "${TEST_PACKAGES[@]}"
     cd "$BUILD_DIR"
     ctest --output-on-failure -j "$JOBS" --timeout 600
     ;;
   build) build ;;
-  deps) deps ;;
+  deps) shift; deps "$@" ;;
   *)
     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 2

@@ -14,6 +14,7 @@
 #include "common/json_writer.hpp"
 #include "protocol/graph_api.hpp"
 #include "rules/decide.hpp"
+#include "rules/rate_budget.hpp"
 #include "storage/pool.hpp"
 
 using plan_tuple_ptr =
@@ -32,37 +33,23 @@ std::int64_t now_ms() {
       .count();
 }
 
-/// A token bucket: `capacity` tokens, refilled continuously at capacity per `period`.
-struct bucket {
-  double capacity = 1, tokens = 1, per_ms = 0;
-  std::int64_t last_ms = 0;
-
-  bool configured = false;
-
-  // A reload keeps what was spent; only the first configuration starts full.
-  void configure(double cap, std::chrono::milliseconds period) {
-    tokens = configured ? std::min(tokens, cap) : cap;
-    capacity = cap;
-    per_ms = cap / static_cast<double>(period.count());
-    configured = true;
-  }
-  void refill(std::int64_t now) {
-    if (last_ms) tokens = std::min(capacity, tokens + (now - last_ms) * per_ms);
-    last_ms = now;
-  }
-  bool has(std::int64_t now) {
-    refill(now);
-    return tokens >= 1;
-  }
-  void take() { tokens -= 1; }
-  void give_back() { tokens = std::min(capacity, tokens + 1); }
-  std::int64_t wait_ms(std::int64_t now) {
-    refill(now);
-    return tokens >= 1 ? 0 : static_cast<std::int64_t>((1 - tokens) / per_ms) + 1;
-  }
-};
+using bucket = rules::rate_budget;
 
 enum class phase { loading, ready, gone };
+
+/// This actor's share of an engine-wide gauge, given back when the actor goes away
+/// (also after a crash).
+struct gauge_share {
+  std::atomic<std::int64_t>* gauge = nullptr;
+  std::int64_t mine = 0;
+  void set(std::int64_t n) {
+    *gauge += n - mine;
+    mine = n;
+  }
+  ~gauge_share() {
+    if (gauge) *gauge -= mine;
+  }
+};
 
 struct account_state {
   std::shared_ptr<engine_context> ctx;
@@ -86,10 +73,16 @@ struct account_state {
   bool stopping = false;  ///< the router took us out of its directory: stop once idle
   std::int64_t last_event_ms = 0;
   std::uint64_t events = 0, matched = 0, sent = 0, failed = 0;
+  gauge_share waiting_gauge, in_flight_gauge;
   static inline const char* name = "account";
 };
 
 using account_ptr = caf::stateful_actor<account_state>*;
+
+void sync_gauges(account_state& st) {
+  st.waiting_gauge.set(static_cast<std::int64_t>(st.waiting.size()));
+  st.in_flight_gauge.set(st.in_flight);
+}
 
 // Runs `job` on the pool; its outcome comes back as a message, and a failure as
 // (dbfail, what, reason) so the actor can retry what must not be lost.
@@ -152,6 +145,7 @@ bool can_send(const account_state& st) {
 void send_now(account_ptr self, storage::outbox_row row) {
   auto& st = self->state;
   ++st.in_flight;
+  st.in_flight_gauge.set(st.in_flight);
   ++st.ctx->counters->actions_planned;
   auto& sender = st.ctx->senders[std::hash<std::string>{}(st.id) % st.ctx->senders.size()];
   send_job job{std::move(row), base_url(st), *st.record.token, caf::actor_cast<caf::actor>(self),
@@ -171,6 +165,7 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
   auto wait = std::max(wait_for(st, row.kind, now), row.not_before_ms - now);
   if (wait > 0) {
     ++st.ctx->counters->budget_waits;
+    st.ctx->counters->budget_wait_ms += static_cast<std::uint64_t>(wait);
     if (in_flight_already) {
       // Planned for now but the budget is gone: the row goes back to pending with its
       // not-before time, which survives a restart.
@@ -232,12 +227,23 @@ void on_plan(account_ptr self, const stored_event& ev, const rules::decision& d,
     });
     if (reserved[i] && !is_new) give_back_budget(st, rules::to_string(d.actions[i].kind));
   }
+  // An event can reach the actor twice (live and from the journal after a restart); only
+  // its recorded decision counts.
   if (res.already_processed) return;
+  ++st.events;
+  ++st.ctx->counters->events;
+  if (d.outcome == "matched") {
+    ++st.matched;
+    ++st.ctx->counters->matched;
+  } else if (d.outcome.rfind("skipped:", 0) == 0) {
+    ++st.ctx->counters->skipped;
+  }
   spdlog::debug(
-      "account {}: delivery {} event {}: {}{}", st.id, ev.delivery_id, ev.event.dedupe_key,
+      "account {}: delivery {}: event {}: {}{}", st.id, ev.delivery_id, ev.event.dedupe_key,
       d.outcome,
-      d.actions.empty() ? "" : ", " + std::to_string(res.new_actions.size()) + " action(s)");
+      d.actions.empty() ? "" : ", " + std::to_string(res.new_actions.size()) + " new action(s)");
   for (auto& row : res.new_actions) {
+    row.delivery_id = ev.delivery_id;
     if (row.state == "in_flight")
       send_now(self, std::move(row));
     else
@@ -249,20 +255,13 @@ void decide_next(account_ptr self) {
   auto& st = self->state;
   auto ev = std::move(st.waiting.front());
   st.waiting.pop_front();
-  st.last_journal_id = std::max(st.last_journal_id, ev.journal_id);
-  ++st.events;
-  ++st.ctx->counters->events;
+  // A replayed event is an old one: the spill position stays where it was.
+  if (!ev.replay) st.last_journal_id = std::max(st.last_journal_id, ev.journal_id);
   auto d = std::make_shared<rules::decision>(
       rules::decide(st.info, st.rules, ev.event, now_ms(), st.rng));
   if (st.record.status != "active" && d->outcome == "matched") {
     d->outcome = "skipped:account_" + st.record.status;
     d->actions.clear();
-  }
-  if (d->outcome == "matched") {
-    ++st.matched;
-    ++st.ctx->counters->matched;
-  } else if (d->outcome.rfind("skipped:", 0) == 0) {
-    ++st.ctx->counters->skipped;
   }
   // Reserve budget now so actions that can go at once are inserted in flight: one
   // database round trip between the webhook and the Graph API call.
@@ -281,8 +280,8 @@ void decide_next(account_ptr self) {
   db(
       self,
       [id, evp, d, reserved](pqxx::connection& c, caf::actor me) {
-        auto res = std::make_shared<storage::plan_result>(
-            storage::record_decision(c, id, evp->journal_id, evp->event, *d, *reserved));
+        auto res = std::make_shared<storage::plan_result>(storage::record_decision(
+            c, id, evp->journal_id, evp->event, *d, *reserved, evp->replay));
         caf::anon_send(
             me, planned_atom::value,
             std::make_shared<
@@ -298,9 +297,13 @@ bool idle(const account_state& st) {
 
 void process_next(account_ptr self) {
   auto& st = self->state;
+  sync_gauges(st);
   if (st.stopping && idle(st)) return self->quit();
   if (st.ph != phase::ready || st.planning) return;
-  if (!st.waiting.empty()) return decide_next(self);
+  if (!st.waiting.empty()) {
+    decide_next(self);
+    return sync_gauges(st);
+  }
   if (st.spilled) {
     // Caught up: fetch what was left in the journal past the watermark.
     st.spilled = false;
@@ -435,6 +438,8 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
   auto& st = self->state;
   st.ctx = ctx;
   st.id = id;
+  st.waiting_gauge.gauge = &ctx->counters->waiting_events;
+  st.in_flight_gauge.gauge = &ctx->counters->in_flight;
   ++ctx->counters->actors_active;
   ++ctx->counters->actors_spawned;
   self->attach_functor(
@@ -458,6 +463,7 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
           // Bounded memory: the event stays unprocessed in the journal and is fetched
           // again once the backlog is worked off.
           st.spilled = true;
+          ++st.ctx->counters->mailbox_spills;
           return;
         }
         st.waiting.push_back(std::move(ev));
@@ -488,7 +494,7 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
         // queued live events are dropped by the journal's processed mark.
         std::deque<stored_event> replay;
         for (auto& e : snap->unprocessed)
-          replay.push_back({e.journal_id, "replay", std::move(e.event)});
+          replay.push_back({e.journal_id, std::move(e.delivery_id), std::move(e.event)});
         if (snap->unprocessed.size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
         for (auto& e : st.waiting) replay.push_back(std::move(e));
         st.waiting = std::move(replay);
@@ -507,10 +513,21 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
       [=](planned_atom, plan_ptr& res) {
         for (auto& row : res->new_actions) dispatch(self, std::move(row), false);
       },
+      [=](replay_atom, const std::string& replay_id, journal_batch_ptr& batch) {
+        // Bounded by the admin request's limit, so the watermark does not apply.
+        auto& st = self->state;
+        spdlog::info("account {}: delivery {}: deciding {} journal event(s) again", st.id,
+                     replay_id, batch->size());
+        st.ctx->counters->events_replayed += batch->size();
+        for (auto& e : *batch)
+          st.waiting.push_back({e.journal_id, replay_id, std::move(e.event), true});
+        process_next(self);
+      },
       [=](more_atom, journal_batch_ptr& batch) {
         auto& st = self->state;
         if (batch->size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
-        for (auto& e : *batch) st.waiting.push_back({e.journal_id, "replay", std::move(e.event)});
+        for (auto& e : *batch)
+          st.waiting.push_back({e.journal_id, std::move(e.delivery_id), std::move(e.event)});
         process_next(self);
       },
       [=](dbfail_atom, const std::string& what, const std::string& reason) {
@@ -581,12 +598,9 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
         w.field("last_event_ms", st.last_event_ms);
         w.field("throttled_for_ms", std::max<std::int64_t>(0, st.throttled_until_ms - now));
         w.key("budget_left").begin_object();
-        w.field(
-            "private_replies",
-            static_cast<std::int64_t>(st.private_replies.has(now) ? st.private_replies.tokens : 0));
-        w.field("sends", static_cast<std::int64_t>(st.sends.has(now) ? st.sends.tokens : 0));
-        w.field("public_replies", static_cast<std::int64_t>(
-                                      st.public_replies.has(now) ? st.public_replies.tokens : 0));
+        w.field("private_replies", st.private_replies.left(now));
+        w.field("sends", st.sends.left(now));
+        w.field("public_replies", st.public_replies.left(now));
         w.end_object();
         w.field("events", static_cast<std::int64_t>(st.events))
             .field("matched", static_cast<std::int64_t>(st.matched));

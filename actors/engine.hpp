@@ -51,6 +51,14 @@ struct engine_counters {
       account_restarts{0}, accounts_faulted{0}, accounts_reauth{0}, actors_spawned{0},
       actors_passivated{0}, graph_calls{0}, budget_waits{0};
   std::atomic<std::int64_t> actors_active{0}, queued_actions{0};
+  /// Scheduled waits for a rate budget or a throttle, summed (ms).
+  std::atomic<std::uint64_t> budget_wait_ms{0};
+  /// Events re-decided on an operator's request; events left in the journal because an
+  /// actor's backlog was at engine.mailbox_high_watermark.
+  std::atomic<std::uint64_t> events_replayed{0}, mailbox_spills{0};
+  /// Events waiting in account actors to be decided, and Graph API calls in progress,
+  /// summed over the live actors.
+  std::atomic<std::int64_t> waiting_events{0}, in_flight{0};
 };
 
 struct engine_settings {

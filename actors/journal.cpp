@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
 
+#include "metrics/metrics.hpp"
 #include "storage/pool.hpp"
 
 namespace komentra::actors {
@@ -68,6 +69,7 @@ class journal_writer {
     std::vector<const storage::delivery_record*> records;
     for (std::size_t i = from; i < to; ++i) records.push_back(&batch[i].delivery);
     storage::batch_result res;
+    auto started = clock::now();
     try {
       connect();
       res = storage::store_batch(*conn_, records);
@@ -81,6 +83,10 @@ class journal_writer {
     }
     ++counters_->commits;
     counters_->batch_rows += rows(batch);
+    std::size_t batch_events = 0;
+    for (auto* r : records) batch_events += r->events.size();
+    metrics::journal_commit(batch_events,
+                            std::chrono::duration<double>(clock::now() - started).count());
     std::vector<journal_outcome> outcomes(records.size());
     std::vector<stored_event> fresh;
     fresh.reserve(res.inserted.size());
@@ -89,6 +95,9 @@ class journal_writer {
       ++outcomes[ins.delivery_index].new_events;
       fresh.push_back({ins.journal_id, req.delivery.id, req.delivery.events[ins.event_index]});
     }
+    // The router hears of the events before anyone hears the answer, so whoever reacts to
+    // the answer finds them routed.
+    if (!fresh.empty()) caf::anon_send(router_, events_atom::value, std::move(fresh));
     for (std::size_t i = 0; i < records.size(); ++i) {
       auto& out = outcomes[i];
       out.stored = true;
@@ -100,7 +109,6 @@ class journal_writer {
                     out.new_events, out.duplicates);
       answer(batch[from + i], std::move(out));
     }
-    if (!fresh.empty()) caf::anon_send(router_, events_atom::value, std::move(fresh));
     return {};
   }
 

@@ -49,11 +49,14 @@ struct stored_event {
   std::int64_t journal_id = 0;
   std::string delivery_id;  ///< correlation id of the delivery, for logs
   protocol::webhook_event event;
+  /// Decided again on an operator's request (POST /admin/accounts/{id}/replay): see
+  /// storage::record_decision for what a replay may change.
+  bool replay = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stored_event& x) {
-  return f(caf::meta::type_name("stored_event"), x.journal_id, x.delivery_id, x.event);
+  return f(caf::meta::type_name("stored_event"), x.journal_id, x.delivery_id, x.event, x.replay);
 }
 
 /// What the router has seen, per account.

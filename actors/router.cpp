@@ -168,6 +168,11 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
         [=](start_atom, const std::vector<std::string>& ids) {
           for (auto& id : ids) actor_for(self, id);
         },
+        [=](replay_atom, const std::string& id, const std::string& replay_id,
+            journal_batch_ptr& batch) {
+          if (!self->state.ctx) return;
+          caf::anon_send(actor_for(self, id), replay_atom::value, replay_id, std::move(batch));
+        },
         [=](passivate_atom, const std::string& id) {
           auto it = self->state.accounts.find(id);
           if (it == self->state.accounts.end()) return;

@@ -29,7 +29,9 @@ using router_actor = caf::typed_actor<
     caf::replies_to<state_atom, std::string>::with<std::string>,  ///< one actor's state JSON
     caf::replies_to<list_atom>::with<std::string>,                ///< all actors' states JSON
     caf::reacts_to<start_atom, std::vector<std::string>>,         ///< spawn (journal replay)
-    caf::reacts_to<passivate_atom, std::string>>;
+    caf::reacts_to<passivate_atom, std::string>,
+    /// account id, replay id (logs), journal events to decide again
+    caf::reacts_to<replay_atom, std::string, std::string, journal_batch_ptr>>;
 
 router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context> ctx = nullptr);
 

@@ -7,6 +7,7 @@
 
 #include "actors/engine.hpp"
 #include "http/client.hpp"
+#include "metrics/metrics.hpp"
 #include "protocol/graph_api.hpp"
 
 namespace komentra::actors {
@@ -15,10 +16,17 @@ namespace {
 
 using verify_atom = caf::atom_constant<caf::atom("verify")>;
 
+using steady = std::chrono::steady_clock;
+
 struct attempt {
   send_job job;
   int tries = 0;
+  steady::time_point started{};  ///< of the call in progress
 };
+
+double seconds_since(steady::time_point t) {
+  return std::chrono::duration<double>(steady::now() - t).count();
+}
 
 struct sender_state {
   std::mt19937_64 rng{std::random_device{}()};
@@ -28,6 +36,8 @@ struct sender_state {
 using sender_ptr = caf::stateful_actor<sender_state>*;
 
 void report(const send_job& job, send_result res) {
+  spdlog::debug("account {}: delivery {}: {} {} -> {} (HTTP {})", job.account_id,
+                job.row.delivery_id, job.row.kind, job.row.id, res.outcome, res.http_status);
   caf::anon_send(job.reply_to, result_atom::value, std::move(res));
 }
 
@@ -70,6 +80,7 @@ void call(sender_ptr self, const std::shared_ptr<engine_context>& ctx, attempt a
   ++ctx->counters->graph_calls;
   auto req = request_of(a.job, a.job.row.method, a.job.row.path, a.job.row.body,
                         ctx->settings.call_timeout);
+  a.started = steady::now();
   caf::actor me = caf::actor_cast<caf::actor>(self);
   ctx->graph->send(std::move(req), [me, a](http::client_response r) mutable {
     caf::anon_send(
@@ -115,6 +126,8 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
         if (r.ok() && (r.status < 200 || r.status >= 300))
           err = protocol::parse_graph_error(r.body);
         auto cls = r.ok() ? protocol::classify(r.status, err) : protocol::outcome::transient;
+        metrics::graph_call(row.kind, r.ok() ? protocol::to_string(cls) : "transport_error",
+                            seconds_since(a.started));
         if (cls != protocol::outcome::transient) {
           return report(a.job, result_of(a.job, r, protocol::to_string(cls)));
         }
@@ -129,6 +142,7 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
             auto req = request_of(a.job, "GET", path, "", ctx->settings.call_timeout);
             caf::actor me = caf::actor_cast<caf::actor>(self);
             ++ctx->counters->graph_calls;
+            a.started = steady::now();
             ctx->graph->send(std::move(req), [me, a](http::client_response v) mutable {
               caf::anon_send(me, verify_atom::value,
                              std::make_shared<std::pair<attempt, http::client_response>>(
@@ -136,8 +150,9 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
             });
             return;
           }
-          spdlog::warn("account {}: {} {} outcome unknown ({}); not retried", a.job.account_id,
-                       row.kind, row.id, r.ok() ? "transient error" : r.error);
+          spdlog::warn("account {}: delivery {}: {} {} outcome unknown ({}); not retried",
+                       a.job.account_id, row.delivery_id, row.kind, row.id,
+                       r.ok() ? "transient error" : r.error);
           return report(a.job, result_of(a.job, r, "unknown"));
         }
         if (a.tries >= ctx->settings.max_send_attempts)
@@ -146,6 +161,11 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
       },
       [=](verify_atom, done_ptr& d) {
         auto& [a, v] = *d;
+        metrics::graph_call("verify",
+                            !v.ok()           ? "transport_error"
+                            : v.status == 200 ? "ok"
+                                              : "error",
+                            seconds_since(a.started));
         if (!v.ok() || v.status != 200) {
           // Cannot tell: leave it unknown rather than risk a second public reply.
           return report(a.job, result_of(a.job, v, "unknown"));

@@ -15,6 +15,7 @@
 #include "http/client.hpp"
 #include "http/health_routes.hpp"
 #include "http/link_routes.hpp"
+#include "http/operations_routes.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "http/webhook_routes.hpp"
@@ -119,6 +120,9 @@ struct service::impl {
     };
     http::add_api_routes(routes, *api);
     http::add_link_routes(routes, *server, *pool);
+    http::add_operations_routes(
+        routes, {cfg.str("admin_token"), server.get(), pool.get(), graph.get(), actor_sys.get(),
+                 router, engine->counters, journal});
 
     // Events stored but not decided before the last stop are decided now.
     pool->submit(
@@ -225,9 +229,13 @@ void service::stop() {
   impl_->stop();
 }
 
-std::string service::database_url() const { return impl_->db.url(); }
+std::string service::database_url() const {
+  return impl_->db.url();
+}
 
-const actors::engine_counters& service::engine_counters() const { return *impl_->engine->counters; }
+const actors::engine_counters& service::engine_counters() const {
+  return *impl_->engine->counters;
+}
 
 const actors::journal_counters& service::journal_counters() const {
   return impl_->journal.counters();

@@ -5,7 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <regex>
 #include <stdexcept>
 
@@ -33,7 +36,9 @@ child_process::child_process(std::string binary, std::vector<std::string> args,
     a.push_back(nullptr);
     for (auto& s : envs) e.push_back(s.data());
     e.push_back(nullptr);
-    execve(a[0], a.data(), e.data());
+    // A bare name is looked up on PATH (tests run Debian's tools that way).
+    execvpe(a[0], a.data(), e.data());
+    std::fprintf(stderr, "cannot run %s: %s\n", a[0], std::strerror(errno));
     _exit(127);
   }
   close(fds[1]);

@@ -18,6 +18,7 @@
 #include "common/process.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
+#include "http/test_client.hpp"
 
 using namespace komentra::http;
 using namespace std::chrono_literals;
@@ -51,19 +52,6 @@ struct fixture {
     return "http://127.0.0.1:" + std::to_string(srv->port()) + target;
   }
 };
-
-/// A free TCP port on loopback (bound, read back, released).
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 /// A listener that accepts, reads one request and closes without answering.
 struct dropping_listener {
@@ -206,7 +194,8 @@ CAF_TEST(a slow server gets a timeout error within the deadline) {
 
 CAF_TEST(a refused connection is an error value) {
   client cl;
-  auto res = cl.send_and_wait(get("http://127.0.0.1:" + std::to_string(free_port()) + "/"));
+  auto res =
+      cl.send_and_wait(get("http://127.0.0.1:" + std::to_string(testing::free_port()) + "/"));
   CAF_CHECK(!res.ok());
   CAF_CHECK(!res.timed_out);
   CAF_CHECK(!res.request_sent);
@@ -303,7 +292,7 @@ struct tls_server {
          "-nodes", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "1", "-subj",
          "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"});
     if (gen.exit_code != 0) CAF_FAIL("openssl req failed: " << gen.output);
-    port = free_port();
+    port = testing::free_port();
     pid = ::fork();
     if (pid == 0) {
       auto p = std::to_string(port);

@@ -42,6 +42,19 @@ void router::add(std::string method, std::string pattern, route_handler h) {
   routes_.push_back({std::move(method), std::move(pattern), std::move(h)});
 }
 
+namespace {
+
+responder observed(const request_observer& observer, std::string_view pattern,
+                   const std::string& method, responder respond) {
+  return [observer, pattern, method, start = std::chrono::steady_clock::now(),
+          respond = std::move(respond)](response res) {
+    observer(pattern, method, res.status, std::chrono::steady_clock::now() - start);
+    respond(std::move(res));
+  };
+}
+
+}  // namespace
+
 void router::operator()(request&& req, responder respond) const {
   bool path_known = false;
   std::string allowed;
@@ -49,9 +62,16 @@ void router::operator()(request&& req, responder respond) const {
     path_params params;
     if (!match_path(r.pattern, req.path, params)) continue;
     path_known = true;
-    if (r.method == req.method) return r.handle(std::move(req), params, std::move(respond));
+    if (r.method == req.method) {
+      // Patterns live as long as the router, so the observer may keep a view of one.
+      if (observer_) respond = observed(observer_, r.pattern, req.method, std::move(respond));
+      return r.handle(std::move(req), params, std::move(respond));
+    }
     allowed += (allowed.empty() ? "" : ", ") + r.method;
   }
+  if (observer_)
+    respond = observed(observer_, path_known ? "method_not_allowed" : "unmatched", req.method,
+                       std::move(respond));
   if (!path_known)
     return respond(response::error(404, "not_found", "no such endpoint: " + req.path));
   auto res = response::error(405, "method_not_allowed", "use " + allowed);

@@ -39,3 +39,21 @@ CAF_TEST(router answers 404 for unknown paths and 405 for other methods) {
   CAF_REQUIRE_EQUAL(res.headers.size(), 1u);
   CAF_CHECK_EQUAL(res.headers[0].second, "GET");
 }
+
+CAF_TEST(the observer sees the route pattern and status of every answer) {
+  router r;
+  r.add("GET", "/admin/actors/{account_id}", [](request&&, const path_params&, responder respond) {
+    respond(response::text(200, "ok"));
+  });
+  std::vector<std::string> seen;
+  r.observe([&](std::string_view pattern, std::string_view method, int status, auto) {
+    seen.push_back(std::string(method) + " " + std::string(pattern) + " " + std::to_string(status));
+  });
+  dispatch(r, "GET", "/admin/actors/17841");
+  dispatch(r, "GET", "/nope");
+  dispatch(r, "POST", "/admin/actors/1");
+  CAF_REQUIRE_EQUAL(seen.size(), 3u);
+  CAF_CHECK_EQUAL(seen[0], "GET /admin/actors/{account_id} 200");
+  CAF_CHECK_EQUAL(seen[1], "GET unmatched 404");
+  CAF_CHECK_EQUAL(seen[2], "POST method_not_allowed 405");
+}

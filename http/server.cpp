@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,7 +14,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
 
 namespace komentra::http {
 
@@ -33,7 +33,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
-  std::atomic<std::uint64_t> open{0}, requests{0}, rejected{0};
+  std::atomic<std::uint64_t> open{0}, requests{0}, rejected{0}, body_too_large{0},
+      headers_too_large{0};
   std::mutex mtx;
   std::vector<std::weak_ptr<session>> sessions;
 
@@ -70,21 +71,22 @@ class session : public std::enable_shared_from_this<session> {
     parser_->header_limit(static_cast<std::uint32_t>(srv_->opts.header_limit_bytes));
     // A fresh connection must send its headers promptly; a kept-alive one may idle.
     stream_.expires_after(served_ == 0 ? srv_->opts.header_timeout : srv_->opts.idle_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                               self->on_header(ec);
-                             });
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
     if (ec) return fail(ec);
     auto& req = parser_->get();
     if (req[bhttp::field::expect] == "100-continue") {
-      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, req.version());
-      bhttp::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, std::size_t) {
-        if (ec) return self->close();
-        self->read_body();
-      });
+      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
+                                                                       req.version());
+      bhttp::async_write(stream_, *cont,
+                         [self = shared_from_this(), cont](beast::error_code ec, std::size_t) {
+                           if (ec) return self->close();
+                           self->read_body();
+                         });
       return;
     }
     read_body();
@@ -92,20 +94,21 @@ class session : public std::enable_shared_from_this<session> {
 
   void read_body() {
     stream_.expires_after(srv_->opts.body_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                        self->on_body(ec);
-                      });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
   }
 
   void fail(beast::error_code ec) {
     if (ec == bhttp::error::body_limit) {
+      ++srv_->body_too_large;
       keep_alive_ = false;
-      return write(response::error(413, "body_too_large",
-                                   "request body exceeds " +
-                                       std::to_string(srv_->opts.body_limit_bytes) + " bytes"));
+      return write(response::error(
+          413, "body_too_large",
+          "request body exceeds " + std::to_string(srv_->opts.body_limit_bytes) + " bytes"));
     }
     if (ec == bhttp::error::header_limit) {
+      ++srv_->headers_too_large;
       keep_alive_ = false;
       return write(response::error(431, "headers_too_large", "request headers are too large"));
     }
@@ -232,37 +235,40 @@ void server::impl::track(const std::shared_ptr<session>& s) {
   std::lock_guard<std::mutex> lock(mtx);
   // Drop entries of closed sessions now and then so the list stays small.
   if (sessions.size() > 2 * opts.max_connections)
-    sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
-                                  [](auto& w) { return w.expired(); }),
-                   sessions.end());
+    sessions.erase(
+        std::remove_if(sessions.begin(), sessions.end(), [](auto& w) { return w.expired(); }),
+        sessions.end());
   sessions.push_back(s);
 }
 
 void server::impl::accept() {
-  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec,
-                                                                          tcp::socket socket) {
-    if (ec) {
-      if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
-      spdlog::warn("accept failed: {}", ec.message());
-    } else if (self->stopping) {
-      return;
-    } else if (self->open.load() >= self->opts.max_connections) {
-      ++self->rejected;
-      beast::error_code ignore;
-      socket.close(ignore);
-    } else {
-      auto s = std::make_shared<session>(std::move(socket), self);
-      self->track(s);
-      s->run();
-    }
-    self->accept();
-  });
+  acceptor.async_accept(net::make_strand(ioc),
+                        [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                          if (ec) {
+                            if (ec == net::error::operation_aborted || !self->acceptor.is_open())
+                              return;
+                            spdlog::warn("accept failed: {}", ec.message());
+                          } else if (self->stopping) {
+                            return;
+                          } else if (self->open.load() >= self->opts.max_connections) {
+                            ++self->rejected;
+                            beast::error_code ignore;
+                            socket.close(ignore);
+                          } else {
+                            auto s = std::make_shared<session>(std::move(socket), self);
+                            self->track(s);
+                            s->run();
+                          }
+                          self->accept();
+                        });
 }
 
 server::server(server_options opts, handler h)
     : impl_(std::make_shared<impl>(std::move(opts), std::move(h))) {}
 
-server::~server() { stop(std::chrono::milliseconds(0)); }
+server::~server() {
+  stop(std::chrono::milliseconds(0));
+}
 
 namespace {
 
@@ -347,7 +353,8 @@ void server::schedule(std::chrono::milliseconds delay, std::function<void()> fn)
 }
 
 server_stats server::stats() const {
-  return {impl_->open.load(), impl_->requests.load(), impl_->rejected.load()};
+  return {impl_->open.load(), impl_->requests.load(), impl_->rejected.load(),
+          impl_->body_too_large.load(), impl_->headers_too_large.load()};
 }
 
 }  // namespace komentra::http

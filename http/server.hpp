@@ -35,6 +35,8 @@ struct server_stats {
   std::uint64_t open_connections = 0;
   std::uint64_t requests = 0;
   std::uint64_t rejected_connections = 0;
+  std::uint64_t body_too_large = 0;     ///< answered 413
+  std::uint64_t headers_too_large = 0;  ///< answered 431
 };
 
 class server {

@@ -41,6 +41,9 @@ class connection {
   std::string buffer_;
 };
 
+/// A free TCP port on loopback (bound, read back, released), for a server a test starts.
+std::uint16_t free_port();
+
 /// One request on a new connection.
 reply request(std::uint16_t port, const std::string& method, const std::string& target,
               const std::string& body = "",

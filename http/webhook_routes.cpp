@@ -1,6 +1,7 @@
 #include "http/webhook_routes.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 
 #include <spdlog/spdlog.h>
@@ -9,6 +10,7 @@
 #include "common/json_writer.hpp"
 #include "http/health_routes.hpp"
 #include "http/server.hpp"
+#include "metrics/metrics.hpp"
 #include "protocol/signature.hpp"
 #include "protocol/webhook_parser.hpp"
 
@@ -67,6 +69,7 @@ void add_webhook_routes(router& r, server& srv, actors::journal_handle journal,
           spdlog::warn("delivery {}: rejected: {} X-Hub-Signature-256 (from {})", id,
                        req.has_header("x-hub-signature-256") ? "wrong" : "missing",
                        req.remote_address);
+          metrics::webhook_delivery("bad_signature");
           return respond(response::error(401, "bad_signature",
                                          "X-Hub-Signature-256 is missing or does not match any "
                                          "configured app secret"));
@@ -75,9 +78,16 @@ void add_webhook_routes(router& r, server& srv, actors::journal_handle journal,
             protocol::parse_delivery(req.body.data(), req.body.size(), req.body.capacity());
         if (!parsed.ok()) {
           spdlog::warn("delivery {}: rejected: {}", id, parsed.error);
+          metrics::webhook_delivery("invalid_payload");
           return respond(response::error(400, "invalid_payload", parsed.error));
         }
         auto count = parsed.events.size();
+        // The deadline's 503 and the journal's answer race; the first one is counted.
+        respond = [respond, once = std::make_shared<std::atomic<bool>>(false)](response res) {
+          if (!once->exchange(true))
+            metrics::webhook_delivery(res.status == 200 ? "accepted" : "unavailable");
+          respond(std::move(res));
+        };
         respond = with_deadline(srv, shared->commit_deadline, respond,
                                 retry_later("the database did not confirm in time", 30));
         actors::journal_request jr;

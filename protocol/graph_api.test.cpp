@@ -135,7 +135,7 @@ CAF_TEST(result ids come from message id or id) {
 
 CAF_TEST(a replies listing is searched for the decoded reply text) {
   CAF_CHECK(replies_contain(R"({"data":[{"id":"1","text":"pre\u00e7o \/ ok"}]})",
-                            R"({"message":"preÃ§o / ok"})"));
+                            R"({"message":"preço / ok"})"));
   CAF_CHECK(!replies_contain(R"({"data":[{"id":"1","text":"other"}]})", R"({"message":"mine"})"));
   CAF_CHECK(!replies_contain("garbage", R"({"message":"mine"})"));
 }

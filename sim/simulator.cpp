@@ -1840,6 +1840,10 @@ http::response simulator::impl::control(const http::request& req) {
       if (cr.seq <= since) continue;
       w.begin_object().field("seq", static_cast<std::int64_t>(cr.seq));
       w.field("at", iso_time(cr.at)).field("at_ms", epoch_ms(cr.at));
+      w.field("at_us",
+              static_cast<std::int64_t>(
+                  std::chrono::duration_cast<std::chrono::microseconds>(cr.at.time_since_epoch())
+                      .count()));
       w.field("method", cr.method).field("path", cr.path).field("query", cr.query);
       w.field("body", cr.body).field("status", cr.status).field("response", cr.response);
       w.field("fault", cr.fault).end_object();

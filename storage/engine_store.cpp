@@ -238,32 +238,63 @@ std::vector<rules::automation> load_automations(pqxx::connection& c,
   return out;
 }
 
+namespace {
+
+// Rows of (id, delivery_id, event) as journal entries; events this build cannot read back
+// are left out (they stay in the journal).
+std::vector<journal_entry> journal_entries(const pqxx::result& rows) {
+  std::vector<journal_entry> out;
+  out.reserve(rows.size());
+  for (auto const& r : rows)
+    if (auto ev = protocol::event_from_json(r[2].as<std::string>()))
+      out.push_back({r[0].as<std::int64_t>(), r[1].as<std::string>(""), std::move(*ev)});
+  return out;
+}
+
+}  // namespace
+
+std::vector<journal_entry> load_journal_range(pqxx::connection& c, const std::string& account_id,
+                                              const std::string& from, const std::string& to,
+                                              std::size_t limit) {
+  pqxx::read_transaction tx(c);
+  return journal_entries(
+      tx.exec_params("SELECT id, delivery_id, event::text FROM journal_events WHERE account_id = $1"
+                     " AND received_at >= $2::timestamptz AND received_at < $3::timestamptz"
+                     " ORDER BY id LIMIT $4",
+                     account_id, from, to, static_cast<std::int64_t>(limit)));
+}
+
 std::vector<journal_entry> load_unprocessed(pqxx::connection& c, const std::string& account_id,
                                             std::int64_t after_id, std::size_t limit) {
-  std::vector<journal_entry> out;
   pqxx::read_transaction tx(c);
-  for (auto const& r :
-       tx.exec_params("SELECT id, event::text FROM journal_events WHERE account_id = $1 AND id > $2"
-                      " AND processed_at IS NULL ORDER BY id LIMIT $3",
-                      account_id, after_id, static_cast<std::int64_t>(limit)))
-    if (auto ev = protocol::event_from_json(r[1].as<std::string>()))
-      out.push_back({r[0].as<std::int64_t>(), std::move(*ev)});
-  return out;
+  return journal_entries(tx.exec_params(
+      "SELECT id, delivery_id, event::text FROM journal_events WHERE account_id = $1 AND id > $2"
+      " AND processed_at IS NULL ORDER BY id LIMIT $3",
+      account_id, after_id, static_cast<std::int64_t>(limit)));
 }
 
 plan_result record_decision(pqxx::connection& c, const std::string& account_id,
                             std::int64_t journal_id, const protocol::webhook_event& ev,
-                            const rules::decision& d, const std::vector<bool>& send_now) {
+                            const rules::decision& d, const std::vector<bool>& send_now,
+                            bool replay) {
   plan_result res;
   pqxx::work tx(c);
+  bool decided_before = false;
   if (journal_id > 0) {
     auto upd = tx.exec_params(
         "UPDATE journal_events SET processed_at = now() WHERE id = $1 AND processed_at IS NULL",
         journal_id);
     if (upd.affected_rows() == 0) {
-      res.already_processed = true;
-      return res;  // rolled back
+      if (!replay) {
+        res.already_processed = true;
+        return res;  // rolled back
+      }
+      decided_before = true;
     }
+  }
+  if (decided_before) {
+    res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
+    if (res.new_actions.empty()) return res;  // rolled back: the replay changes nothing
   }
   std::optional<std::int64_t> automation;
   if (d.automation_id > 0) automation = d.automation_id;
@@ -299,7 +330,7 @@ plan_result record_decision(pqxx::connection& c, const std::string& account_id,
         " last_inbound_at = coalesce(excluded.last_inbound_at, contacts.last_inbound_at)",
         account_id, ev.sender_id, ev.sender_username, matched ? 1 : 0, inbound_ms);
   }
-  res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
+  if (!decided_before) res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
   for (auto& a : d.actions)
     if (a.kind == rules::action_kind::private_reply && !ev.sender_id.empty())
       tx.exec_params0(

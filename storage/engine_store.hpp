@@ -44,10 +44,12 @@ struct outbox_row {
   std::string state;
   int attempts = 0;
   std::int64_t not_before_ms = 0;
+  std::string delivery_id;  ///< webhook delivery that planned it, for logs (not stored)
 };
 
 struct journal_entry {
   std::int64_t journal_id = 0;
+  std::string delivery_id;  ///< the webhook delivery that brought it (empty once purged)
   protocol::webhook_event event;
 };
 
@@ -82,9 +84,22 @@ struct plan_result {
 /// Records the decision for one event and inserts its actions into the outbox, in one
 /// transaction. `journal_id` 0 means the decision does not come from a journal event
 /// (a follow-check result). Actions whose index is in `send_now` are inserted in_flight.
+///
+/// A `replay` of a journal event that was decided before records nothing unless it plans
+/// an action the outbox does not have yet (its unique keys: one action per source, kind
+/// and automation, one private reply per comment); then the decision is recorded as for a
+/// new event. So nothing is sent twice, and replaying the same range again changes nothing.
+/// A replayed event not decided yet is decided as usual.
 plan_result record_decision(pqxx::connection& c, const std::string& account_id,
                             std::int64_t journal_id, const protocol::webhook_event& ev,
-                            const rules::decision& d, const std::vector<bool>& send_now);
+                            const rules::decision& d, const std::vector<bool>& send_now,
+                            bool replay = false);
+
+/// Journal events of an account received in [from, to) (timestamps PostgreSQL parses,
+/// e.g. ISO 8601), oldest first, at most `limit`; decided or not.
+std::vector<journal_entry> load_journal_range(pqxx::connection& c, const std::string& account_id,
+                                              const std::string& from, const std::string& to,
+                                              std::size_t limit);
 
 /// Inserts follow-up actions (follow-gate results) for an account.
 plan_result record_actions(pqxx::connection& c, const std::string& account_id,

@@ -11,18 +11,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// R1 of the field cases on our schema.
-std::map<std::string, std::string> r1() {
-  return {{"trigger", "'comment'"},
-          {"media_scope", "'selected'"},
-          {"media_ids", "'{18000000000000001}'"},
-          {"keywords", "'{link}'"},
-          {"match_type", "'whole_word'"},
-          {"public_replies", "'{\"Sent you a DM!\"}'"},
-          {"dm_text", "'Here is your link'"},
-          {"dm_buttons", R"('[{"title":"Open","url":"https://shop.example/a"}]')"}};
-}
-
 std::string comment(const std::string& id, const std::string& text, const std::string& extra = "") {
   return R"({"media_id":"18000000000000001","user_id":"9000000000000001","id":")" + id +
          R"(","text":")" + text + "\"" + extra + "}";
@@ -38,7 +26,7 @@ struct fixture {
 CAF_TEST_FIXTURE_SCOPE(engine_tests, fixture)
 
 CAF_TEST(a matching comment gets one public reply and one private reply) {
-  h.add_automation(r1());
+  h.add_automation(r1_columns());
   h.sim("POST", "/_sim/comments", comment("17900000000000001", "LINK"));
   CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() == 1; }));
   auto replies = h.calls("POST", "/17900000000000001/replies");
@@ -67,7 +55,7 @@ CAF_TEST(a matching comment gets one public reply and one private reply) {
 }
 
 CAF_TEST(br07 br09 duplicate deliveries of one comment get one private reply) {
-  h.add_automation(r1());
+  h.add_automation(r1_columns());
   h.sim("POST", "/_sim/config", R"({"duplicate_rate":1.0})");
   h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
   CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() >= 1; }));
@@ -79,7 +67,7 @@ CAF_TEST(br07 br09 duplicate deliveries of one comment get one private reply) {
 }
 
 CAF_TEST(br13 a comment on another post is not answered by a selected post rule) {
-  h.add_automation(r1());
+  h.add_automation(r1_columns());
   h.sim("POST", "/_sim/media", R"({"account_id":"17841400000000001","id":"18000000000000002"})");
   h.sim(
       "POST", "/_sim/comments",
@@ -91,7 +79,7 @@ CAF_TEST(br13 a comment on another post is not answered by a selected post rule)
 }
 
 CAF_TEST(br27 a user who cannot receive messages is not retried) {
-  h.add_automation(r1());
+  h.add_automation(r1_columns());
   h.sim(
       "POST", "/_sim/faults",
       R"({"kind":"error","method":"POST","path_contains":"/messages","code":551,"subcode":1545041,"message":"(#551) This person isn't available right now.","http_status":400})");
@@ -107,7 +95,7 @@ CAF_TEST(br27 a user who cannot receive messages is not retried) {
 }
 
 CAF_TEST(br28 an expired token pauses the account and notifies once) {
-  h.add_automation(r1());
+  h.add_automation(r1_columns());
   h.sim("POST", "/_sim/tokens/expire", R"({"token":"IGAA_TEST_TOKEN_1"})");
   h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
   CAF_REQUIRE(
@@ -125,17 +113,23 @@ CAF_TEST(br28 an expired token pauses the account and notifies once) {
 }
 
 CAF_TEST(br30 throttling pauses sends instead of looping) {
-  h.add_automation(r1());
+  h.add_automation(r1_columns());
   h.sim(
       "POST", "/_sim/faults",
       R"({"kind":"error","method":"POST","path_contains":"/messages","code":4,"message":"Application request limit reached","http_status":400})");
   for (int i = 0; i < 5; ++i)
     h.sim("POST", "/_sim/comments", comment("1790000000000010" + std::to_string(i), "link"));
-  CAF_REQUIRE(h.eventually(
-      [&] { return h.query("SELECT throttled_until IS NOT NULL FROM ig_accounts") == "t"; }));
-  // Calls already on their way when the throttle answer came may hit it too; after that
-  // nothing more is sent: the rest wait (at least a minute) instead of retrying.
+  // Calls already on their way when the throttle answer came may hit it too; once they
+  // are answered all five wait in the outbox, and nothing more is sent: they wait (at
+  // least a minute) instead of retrying.
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT throttled_until IS NOT NULL FROM ig_accounts") == "t" &&
+           h.query(
+               "SELECT count(*) FROM outbox WHERE kind = 'private_reply' AND state = "
+               "'pending'") == "5";
+  }));
   auto hit = h.calls("POST", "/messages").size();
+  CAF_CHECK_GREATER_OR_EQUAL(hit, 1u);
   CAF_CHECK_LESS_OR_EQUAL(hit, 5u);
   std::this_thread::sleep_for(2s);
   CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), hit);
@@ -147,7 +141,7 @@ CAF_TEST(br30 throttling pauses sends instead of looping) {
 }
 
 CAF_TEST(br35 a story reply triggers the story automation with a normal dm) {
-  h.add_automation(r1());
+  h.add_automation(r1_columns());
   h.add_automation(
       {{"trigger", "'story_reply'"}, {"keywords", "'{link}'"}, {"dm_text", "'Story link'"}});
   h.sim("POST", "/_sim/story_replies", R"({"user_id":"9000000000000001","text":"LINK"})");
@@ -159,7 +153,7 @@ CAF_TEST(br35 a story reply triggers the story automation with a normal dm) {
 }
 
 CAF_TEST(follow gating sends the link only after the follow check) {
-  auto cols = r1();
+  auto cols = r1_columns();
   cols["follow_gate"] = "true";
   auto id = h.add_automation(cols);
   h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
@@ -187,7 +181,7 @@ CAF_TEST(follow gating sends the link only after the follow check) {
 
 CAF_TEST(a tracked link counts the click and redirects) {
   h.restart_komentra({{"KOMENTRA_PUBLIC_BASE_URL", "https://komentra.example"}});
-  h.add_automation(r1());
+  h.add_automation(r1_columns());
   h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
   CAF_REQUIRE(h.eventually([&] { return !h.query("SELECT token FROM links").empty(); }));
   auto token = h.query("SELECT token FROM links");
@@ -203,7 +197,7 @@ CAF_TEST(a tracked link counts the click and redirects) {
 }
 
 CAF_TEST(a kill during a burst loses nothing and sends nothing twice) {
-  h.add_automation(r1());
+  h.add_automation(r1_columns());
   for (int i = 0; i < 30; ++i)
     h.sim("POST", "/_sim/comments", comment(std::to_string(17900000000001000 + i), "link"));
   std::this_thread::sleep_for(150ms);

@@ -90,7 +90,7 @@ db_fn verify_token_fn(api_context& ctx, std::string token) {
           "= $1",
           user_id, email);
       security_event(w, user_id, "email_changed", c, true);
-      send_mail(ctx, old, "Your Komentra email address was changed",
+      send_mail(ctx, c, old, "Your Komentra email address was changed",
                 "The email address of your Komentra account was changed to " + email +
                     ".\nIf you did not do this, reset your password and write to "
                     "admin@komentra.tech.");
@@ -128,7 +128,7 @@ void add_auth_routes(router& r, api_context& ctx) {
           c.respond(accepted("check your email for a verification link"));
           auto existing = w.exec_params("SELECT id FROM users WHERE email = $1", addr);
           if (!existing.empty()) {
-            send_mail(ctx, addr, "Sign-up attempt on Komentra",
+            send_mail(ctx, c, addr, "Sign-up attempt on Komentra",
                       "Someone tried to sign up to Komentra with this address, which already "
                       "has an account.\nIf you forgot your password, reset it with:\n  POST " +
                           public_url(ctx, "/api/v1/auth/request-password-reset") +
@@ -150,7 +150,7 @@ void add_auth_routes(router& r, api_context& ctx) {
               user_id);
           auto token = issue_token(w, user_id, "verify_email", 48 * 60);
           security_event(w, user_id, "signed_up", c, false);
-          send_mail(ctx, addr, "Verify your Komentra email address",
+          send_mail(ctx, c, addr, "Verify your Komentra email address",
                     "Welcome to Komentra.\n\nOpen this link to verify your email address (valid "
                     "for 48 hours):\n" +
                         public_url(ctx, "/api/v1/auth/verify-email?token=" + token) + "\n");
@@ -275,7 +275,7 @@ void add_auth_routes(router& r, api_context& ctx) {
                   user_id);
               auto token = issue_token(w, user_id, "reset_password", 60);
               security_event(w, user_id, "password_reset_requested", c, false);
-              send_mail(ctx, addr, "Reset your Komentra password",
+              send_mail(ctx, c, addr, "Reset your Komentra password",
                         "Someone (hopefully you) asked to reset your Komentra password.\n\nReset "
                         "token (valid for one hour, single use):\n" +
                             token + "\n\nSet a new password with:\n  curl -X POST " +
@@ -368,7 +368,7 @@ void add_auth_routes(router& r, api_context& ctx) {
           w.exec_params0("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2", c.user_id,
                          c.session_hash);
           security_event(w, c.user_id, "password_changed", c, true);
-          send_mail(ctx, c.email, "Your Komentra password was changed",
+          send_mail(ctx, c, c.email, "Your Komentra password was changed",
                     "The password of your Komentra account was changed and your other sessions "
                     "were signed out.\nIf you did not do this, reset your password at once.");
           return response::json(204, "");
@@ -391,7 +391,7 @@ void add_auth_routes(router& r, api_context& ctx) {
           security_event(w, c.user_id, "email_change_requested", c, false);
           if (w.exec_params("SELECT 1 FROM users WHERE email = $1", addr).empty()) {
             auto token = issue_token(w, c.user_id, "change_email", 24 * 60, addr);
-            send_mail(ctx, addr, "Confirm your new Komentra email address",
+            send_mail(ctx, c, addr, "Confirm your new Komentra email address",
                       "Open this link to make this the email address of your Komentra account "
                       "(valid for 24 hours):\n" +
                           public_url(ctx, "/api/v1/auth/verify-email?token=" + token) + "\n");

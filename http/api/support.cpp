@@ -615,8 +615,10 @@ std::string outbox_dir(const api_context& ctx) {
   return ctx.cfg.str("data_dir") + "/outbox";
 }
 
-void send_mail(const api_context& ctx, const std::string& to, const std::string& subject,
-               const std::string& text) {
+namespace {
+
+void deliver_mail(const api_context& ctx, const std::string& to, const std::string& subject,
+                  const std::string& text) {
   auto from = ctx.cfg.str("mail.from");
   auto id = crypto::to_hex(crypto::random_bytes(8));
   std::string msg = "From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject +
@@ -654,6 +656,13 @@ void send_mail(const api_context& ctx, const std::string& to, const std::string&
   }
   fs::rename(tmp, dir / name, ec);
   if (ec) spdlog::warn("mail: cannot write {}: {}", (dir / name).string(), ec.message());
+}
+
+}  // namespace
+
+void send_mail(const api_context& ctx, caller& c, const std::string& to, const std::string& subject,
+               const std::string& text) {
+  c.after_commit->push_back([&ctx, to, subject, text] { deliver_mail(ctx, to, subject, text); });
 }
 
 }  // namespace komentra::http::api

@@ -132,7 +132,9 @@ bool verify_password(std::string_view encoded, std::string_view password);
 std::string password_problem(std::string_view password, std::string_view email);
 
 // Email: SMTP when configured, else one .eml file per message in the outbox directory.
-void send_mail(const api_context& ctx, const std::string& to, const std::string& subject,
+// Queued on the caller and sent only once its transaction has committed, so no email
+// carries a token that was rolled back, and whoever reads the email finds the rows.
+void send_mail(const api_context& ctx, caller& c, const std::string& to, const std::string& subject,
                const std::string& text);
 std::string outbox_dir(const api_context& ctx);
 

@@ -205,7 +205,7 @@ void add_workspace_routes(router& r, api_context& ctx) {
           auto ws_name =
               w.exec_params1("SELECT name FROM workspaces WHERE id = $1", c.workspace_id)[0]
                   .as<std::string>();
-          send_mail(ctx, addr, "You are invited to a Komentra workspace",
+          send_mail(ctx, c, addr, "You are invited to a Komentra workspace",
                     c.email + " invited you to the Komentra workspace \"" + ws_name + "\" as " +
                         role +
                         ".\n\nSign up or log in with this address, then accept with:\n  "

@@ -14,6 +14,17 @@
 
 namespace komentra::testing {
 
+std::map<std::string, std::string> r1_columns() {
+  return {{"trigger", "'comment'"},
+          {"media_scope", "'selected'"},
+          {"media_ids", "'{18000000000000001}'"},
+          {"keywords", "'{link}'"},
+          {"match_type", "'whole_word'"},
+          {"public_replies", "'{\"Sent you a DM!\"}'"},
+          {"dm_text", "'Here is your link'"},
+          {"dm_buttons", R"('[{"title":"Open","url":"https://shop.example/a"}]')"}};
+}
+
 e2e_harness::e2e_harness(std::map<std::string, std::string> komentra_env,
                          std::vector<std::string> sim_args)
     : db_url_(storage::testing::fresh_database()), env_(std::move(komentra_env)) {

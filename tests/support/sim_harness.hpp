@@ -15,6 +15,10 @@
 
 namespace komentra::testing {
 
+/// Rule R1 of the field cases on our schema, as add_automation columns: comments with the
+/// whole word "link" on media_id get a public reply and a DM with one https button.
+std::map<std::string, std::string> r1_columns();
+
 /// One Graph API call the simulator recorded.
 struct sim_call {
   std::string method, path, body;
