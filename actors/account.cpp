@@ -58,11 +58,10 @@ struct account_state {
   rules::account_info info;
   rules::compiled_rules rules;
   storage::account_record record;
-  std::deque<stored_event> waiting;     ///< events to decide, in order
-  bool planning = false;                ///< one decision in the database at a time
-  std::optional<stored_event> current;  ///< the event being planned (retried on failure)
-  bool spilled = false;                 ///< events left in the journal past the watermark
-  std::int64_t last_journal_id = 0;
+  std::deque<stored_event> waiting;        ///< events to decide, in order
+  bool planning = false;                   ///< one decision in the database at a time
+  std::optional<stored_event> current;     ///< the event being planned (retried on failure)
+  bool spilled = false;                    ///< events left in the journal past the watermark
   std::deque<storage::outbox_row> queued;  ///< actions waiting for budget or throttle
   bool tick_armed = false;
   int in_flight = 0;
@@ -255,8 +254,6 @@ void decide_next(account_ptr self) {
   auto& st = self->state;
   auto ev = std::move(st.waiting.front());
   st.waiting.pop_front();
-  // A replayed event is an old one: the spill position stays where it was.
-  if (!ev.replay) st.last_journal_id = std::max(st.last_journal_id, ev.journal_id);
   auto d = std::make_shared<rules::decision>(
       rules::decide(st.info, st.rules, ev.event, now_ms(), st.rng));
   if (st.record.status != "active" && d->outcome == "matched") {
@@ -305,14 +302,16 @@ void process_next(account_ptr self) {
     return sync_gauges(st);
   }
   if (st.spilled) {
-    // Caught up: fetch what was left in the journal past the watermark.
+    // Caught up: fetch what was left in the journal past the watermark. All of the
+    // account's undecided events, not only those past the last id seen: several journal
+    // writers commit ids out of order. Nothing is waiting here now, and an event that is
+    // also still in the mailbox is decided once (record_decision's processed mark).
     st.spilled = false;
     auto id = st.id;
-    auto after = st.last_journal_id;
     auto limit = st.ctx->settings.mailbox_high_watermark;
-    db(self, [id, after, limit](pqxx::connection& c, caf::actor me) {
+    db(self, [id, limit](pqxx::connection& c, caf::actor me) {
       auto batch = std::make_shared<std::vector<storage::journal_entry>>(
-          storage::load_unprocessed(c, id, after, limit));
+          storage::load_unprocessed(c, id, limit));
       caf::anon_send(me, more_atom::value, batch);
     });
   }

@@ -132,8 +132,9 @@ class journal_writer {
   std::unique_ptr<pqxx::connection> conn_;
 };
 
+// `purges`: this writer also removes raw bodies past retention (one writer does).
 void journal_loop(caf::blocking_actor* self, journal_options opts, router_actor router,
-                  std::shared_ptr<journal_counters> counters) {
+                  std::shared_ptr<journal_counters> counters, bool purges) {
   journal_writer writer(opts, std::move(router), std::move(counters));
   std::vector<journal_request> batch;
   bool running = true;
@@ -154,7 +155,7 @@ void journal_loop(caf::blocking_actor* self, journal_options opts, router_actor 
                         [&] { more = false; });
     }
     writer.flush(batch);
-    if (clock::now() >= next_purge) {
+    if (purges && clock::now() >= next_purge) {
       writer.purge();
       next_purge = clock::now() + opts.purge_interval;
     }
@@ -164,24 +165,32 @@ void journal_loop(caf::blocking_actor* self, journal_options opts, router_actor 
 
 }  // namespace
 
-journal_handle::journal_handle(caf::actor journal, std::shared_ptr<journal_counters> counters,
-                               std::size_t queue_limit)
-    : journal_(std::move(journal)), counters_(std::move(counters)), queue_limit_(queue_limit) {}
+journal_handle::journal_handle(std::vector<caf::actor> writers,
+                               std::shared_ptr<journal_counters> counters, std::size_t queue_limit)
+    : writers_(std::move(writers)), counters_(std::move(counters)), queue_limit_(queue_limit) {}
 
 bool journal_handle::submit(journal_request req) const {
+  if (writers_.empty()) return false;
   if (counters_->pending.fetch_add(1) >= queue_limit_) {
     --counters_->pending;
     return false;
   }
-  caf::anon_send(journal_, append_atom::value, std::move(req));
+  auto& writer = writers_[std::hash<std::string_view>{}(req.delivery.body) % writers_.size()];
+  caf::anon_send(writer, append_atom::value, std::move(req));
   return true;
+}
+
+void journal_handle::stop() const {
+  for (auto& w : writers_) caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
 
 journal_handle spawn_journal(caf::actor_system& sys, journal_options opts, router_actor router,
                              std::size_t queue_limit) {
   auto counters = std::make_shared<journal_counters>();
-  auto actor = sys.spawn<caf::detached>(journal_loop, std::move(opts), std::move(router), counters);
-  return journal_handle(std::move(actor), std::move(counters), queue_limit);
+  std::vector<caf::actor> writers;
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, opts.writers); ++i)
+    writers.push_back(sys.spawn<caf::detached>(journal_loop, opts, router, counters, i == 0));
+  return journal_handle(std::move(writers), std::move(counters), queue_limit);
 }
 
 }  // namespace komentra::actors

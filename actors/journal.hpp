@@ -1,7 +1,12 @@
 #pragma once
-/// The journal: a detached actor (its own thread and PostgreSQL connection) that stores
-/// webhook deliveries with group commit. Requests that arrive while a commit runs (or
-/// within the configured wait) share the next transaction, up to max_batch_rows events.
+/// The journal: `writers` detached actors (each with its own thread and PostgreSQL
+/// connection) that store webhook deliveries with group commit. Requests that arrive at a
+/// writer while its commit runs (or within the configured wait) share its next
+/// transaction, up to max_batch_rows events. Several writers keep PostgreSQL busy while
+/// each one formats its next batch, so journal ids are no longer committed in id order;
+/// readers of the journal must not assume they are. A delivery goes to the writer chosen
+/// by a hash of its body, so Meta's repeated deliveries (the same bytes) queue behind each
+/// other instead of racing for the same unique keys.
 /// Each request's callback runs on the journal thread after the commit with the outcome,
 /// and newly stored events (not duplicates) go to the router. When PostgreSQL fails,
 /// every request of the batch gets stored == false; nothing is reported stored that is
@@ -13,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -25,6 +31,7 @@ namespace komentra::actors {
 
 struct journal_options {
   std::string database_url;
+  std::size_t writers = 2;
   std::size_t max_batch_rows = 256;
   std::chrono::microseconds batch_wait{0};
   std::chrono::seconds raw_retention{72 * 3600};
@@ -54,15 +61,16 @@ struct journal_counters {
 class journal_handle {
  public:
   journal_handle() = default;
-  journal_handle(caf::actor journal, std::shared_ptr<journal_counters> counters,
+  journal_handle(std::vector<caf::actor> writers, std::shared_ptr<journal_counters> counters,
                  std::size_t queue_limit);
   /// Sends the request; false (and `done` not called) when the queue is full.
   bool submit(journal_request req) const;
   const journal_counters& counters() const { return *counters_; }
-  const caf::actor& actor() const { return journal_; }
+  /// Asks every writer to store what it holds and stop.
+  void stop() const;
 
  private:
-  caf::actor journal_;
+  std::vector<caf::actor> writers_;
   std::shared_ptr<journal_counters> counters_;
   std::size_t queue_limit_ = 0;
 };

@@ -10,6 +10,7 @@
 #include "actors/journal.hpp"
 #include "actors/messages.hpp"
 #include "actors/router.hpp"
+#include "actors/token_refresher.hpp"
 #include "app/database.hpp"
 #include "http/api_routes.hpp"
 #include "http/client.hpp"
@@ -31,6 +32,7 @@ struct actor_config : caf::actor_system_config {
   explicit actor_config(const config::settings& cfg) {
     actors::add_message_types(*this);
     set("scheduler.max-threads", static_cast<std::size_t>(cfg.integer("actors.threads")));
+    set("scheduler.policy", caf::atom_from_string(cfg.str("actors.scheduler")));
     set("logger.file-verbosity", caf::atom("quiet"));
   }
 };
@@ -44,6 +46,7 @@ struct service::impl {
   std::shared_ptr<actors::engine_context> engine;
   actors::router_actor router;
   actors::journal_handle journal;
+  caf::actor token_refresher;
   http::router routes;
   std::unique_ptr<http::server> server;
   std::unique_ptr<http::client> graph;  ///< outgoing Graph API / OAuth calls
@@ -94,8 +97,14 @@ struct service::impl {
     actor_sys = std::make_unique<caf::actor_system>(*actor_cfg);
     engine = make_engine();
     router = actors::spawn_router(*actor_sys, engine);
+    actors::token_refresher_settings tsettings;
+    tsettings.interval = std::chrono::seconds(cfg.integer("tokens.refresh_interval_s"));
+    tsettings.refresh_after = std::chrono::hours(24 * cfg.integer("tokens.refresh_after_days"));
+    tsettings.expiry_margin = std::chrono::hours(24 * cfg.integer("tokens.refresh_margin_days"));
+    token_refresher = actors::spawn_token_refresher(*actor_sys, engine, router, tsettings);
     actors::journal_options jopts;
     jopts.database_url = db.url();
+    jopts.writers = static_cast<std::size_t>(cfg.integer("journal.writers"));
     jopts.max_batch_rows = static_cast<std::size_t>(cfg.integer("journal.max_batch_rows"));
     jopts.batch_wait = std::chrono::microseconds(cfg.integer("journal.batch_wait_us"));
     jopts.raw_retention = std::chrono::hours(cfg.integer("journal.raw_retention_hours"));
@@ -194,7 +203,9 @@ struct service::impl {
     if (graph) graph->stop();
     if (actor_sys) {
       // The journal finishes its batch before it exits; the system waits for all actors.
-      caf::anon_send_exit(journal.actor(), caf::exit_reason::user_shutdown);
+      journal.stop();
+      caf::anon_send_exit(token_refresher, caf::exit_reason::user_shutdown);
+      token_refresher = nullptr;
       caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
       if (engine)
         for (auto& snd : engine->senders) caf::anon_send_exit(snd, caf::exit_reason::user_shutdown);

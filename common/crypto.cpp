@@ -175,4 +175,8 @@ std::optional<std::string> aes256gcm_open(std::string_view key, std::string_view
   return out;
 }
 
+std::string key_id(std::string_view key) {
+  return "k" + to_hex(sha256(key)).substr(0, 12);
+}
+
 }  // namespace komentra::crypto

@@ -36,6 +36,10 @@ std::optional<std::string> base64url_decode(std::string_view text);
 /// `key` must be 32 bytes; `aad` is authenticated but not encrypted.
 std::string aes256gcm_seal(std::string_view key, std::string_view plaintext, std::string_view aad);
 
+/// A short public name of a key ("k" + 12 hex digits of its SHA-256), stored beside what
+/// it sealed so keys can rotate.
+std::string key_id(std::string_view key);
+
 /// Inverse of aes256gcm_seal; nullopt when the key, aad or data do not authenticate.
 std::optional<std::string> aes256gcm_open(std::string_view key, std::string_view sealed,
                                           std::string_view aad);

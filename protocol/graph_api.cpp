@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/json_writer.hpp"
+#include "common/url.hpp"
 
 namespace komentra::protocol {
 
@@ -269,6 +270,28 @@ std::optional<bool> parse_follows(std::string_view body) {
   bool v = false;
   if (root.find_field_unordered("is_user_follow_business").get_bool().get(v)) return std::nullopt;
   return v;
+}
+
+std::optional<access_token> parse_access_token(std::string_view body) {
+  simdjson::padded_string buf;
+  od::parser parser;
+  od::document doc;
+  od::object root;
+  if (!parse_doc(body, buf, parser, doc) || doc.get_object().get(root)) return std::nullopt;
+  access_token out;
+  std::string_view token;
+  if (root.find_field_unordered("access_token").get_string().get(token) || token.empty())
+    return std::nullopt;
+  out.token = std::string(token);
+  // expires_in is a number in Meta's answers; a missing or odd one leaves 0.
+  std::int64_t expires = 0;
+  if (!root.find_field_unordered("expires_in").get_int64().get(expires) && expires > 0)
+    out.expires_in_s = expires;
+  return out;
+}
+
+std::string refresh_token_target(std::string_view token) {
+  return "/refresh_access_token?grant_type=ig_refresh_token&access_token=" + url::encode(token);
 }
 
 }  // namespace komentra::protocol

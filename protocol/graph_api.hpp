@@ -107,4 +107,17 @@ bool replies_contain(std::string_view listing, std::string_view request_body);
 /// is_user_follow_business from a profile answer; nullopt when absent.
 std::optional<bool> parse_follows(std::string_view body);
 
+/// A long-lived token answer ({"access_token","token_type","expires_in"}) of
+/// GET /access_token (ig_exchange_token) and GET /refresh_access_token.
+struct access_token {
+  std::string token;
+  std::int64_t expires_in_s = 0;  ///< 0 when the answer did not say
+};
+/// nullopt when the body has no access_token string.
+std::optional<access_token> parse_access_token(std::string_view body);
+
+/// GET path and query of a long-lived token refresh (the token goes in the query, as the
+/// endpoint requires; never log it).
+std::string refresh_token_target(std::string_view token);
+
 }  // namespace komentra::protocol

@@ -139,3 +139,24 @@ CAF_TEST(a replies listing is searched for the decoded reply text) {
   CAF_CHECK(!replies_contain(R"({"data":[{"id":"1","text":"other"}]})", R"({"message":"mine"})"));
   CAF_CHECK(!replies_contain("garbage", R"({"message":"mine"})"));
 }
+
+CAF_TEST(a long lived token answer gives the token and its lifetime) {
+  // The fact sheet's answer of GET /access_token and GET /refresh_access_token.
+  auto t = parse_access_token(
+      R"({"access_token":"IGAAnew-token_1","token_type":"bearer","expires_in":5183944})");
+  CAF_REQUIRE(t.has_value());
+  CAF_CHECK_EQUAL(t->token, "IGAAnew-token_1");
+  CAF_CHECK_EQUAL(t->expires_in_s, 5183944);
+  auto no_expiry = parse_access_token(R"({"access_token":"IGAAx"})");
+  CAF_REQUIRE(no_expiry.has_value());
+  CAF_CHECK_EQUAL(no_expiry->expires_in_s, 0);
+  CAF_CHECK(!parse_access_token(R"({"error":{"code":190}})"));
+  CAF_CHECK(!parse_access_token(R"({"access_token":""})"));
+  CAF_CHECK(!parse_access_token("not json"));
+}
+
+CAF_TEST(a refresh target carries the grant type and the escaped token) {
+  CAF_CHECK_EQUAL(
+      refresh_token_target("IGAA+a/b=="),
+      "/refresh_access_token?grant_type=ig_refresh_token&access_token=IGAA%2Ba%2Fb%3D%3D");
+}

@@ -223,7 +223,7 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
                                       account_id))
     snap.pending.push_back(read_outbox(r));
   tx.commit();
-  snap.unprocessed = load_unprocessed(c, account_id, 0, max_unprocessed);
+  snap.unprocessed = load_unprocessed(c, account_id, max_unprocessed);
   return snap;
 }
 
@@ -265,12 +265,12 @@ std::vector<journal_entry> load_journal_range(pqxx::connection& c, const std::st
 }
 
 std::vector<journal_entry> load_unprocessed(pqxx::connection& c, const std::string& account_id,
-                                            std::int64_t after_id, std::size_t limit) {
+                                            std::size_t limit) {
   pqxx::read_transaction tx(c);
-  return journal_entries(tx.exec_params(
-      "SELECT id, delivery_id, event::text FROM journal_events WHERE account_id = $1 AND id > $2"
-      " AND processed_at IS NULL ORDER BY id LIMIT $3",
-      account_id, after_id, static_cast<std::int64_t>(limit)));
+  return journal_entries(
+      tx.exec_params("SELECT id, delivery_id, event::text FROM journal_events WHERE account_id = $1"
+                     " AND processed_at IS NULL ORDER BY id LIMIT $2",
+                     account_id, static_cast<std::int64_t>(limit)));
 }
 
 plan_result record_decision(pqxx::connection& c, const std::string& account_id,
@@ -473,6 +473,57 @@ std::vector<std::string> accounts_with_unprocessed(pqxx::connection& c) {
   pqxx::read_transaction tx(c);
   for (auto const& r :
        tx.exec("SELECT DISTINCT account_id FROM journal_events WHERE processed_at IS NULL"))
+    out.push_back(r[0].as<std::string>());
+  return out;
+}
+
+std::vector<token_due> tokens_due(pqxx::connection& c, const std::string& token_key_hex,
+                                  std::chrono::seconds refresh_after,
+                                  std::chrono::seconds expiry_margin, std::size_t limit) {
+  std::vector<token_due> out;
+  auto key = crypto::from_hex(token_key_hex);
+  if (!key || key->size() != 32) return out;
+  pqxx::read_transaction tx(c);
+  for (auto const& r : tx.exec_params(
+           "SELECT id, token_ciphertext FROM ig_accounts WHERE status = 'active' AND login_type = "
+           "'instagram'"
+           " AND token_ciphertext IS NOT NULL AND coalesce(token_expires_at, 'infinity') > now()"
+           " AND coalesce(token_refreshed_at, connected_at) < now() - interval '24 hours'"
+           " AND (coalesce(token_refreshed_at, connected_at) < now() - make_interval(secs => $1)"
+           "      OR token_expires_at < now() + make_interval(secs => $2))"
+           " ORDER BY coalesce(token_refreshed_at, connected_at) LIMIT $3",
+           static_cast<double>(refresh_after.count()), static_cast<double>(expiry_margin.count()),
+           static_cast<std::int64_t>(limit))) {
+    auto id = r[0].as<std::string>();
+    pqxx::binarystring sealed(r[1]);
+    if (auto token = crypto::aes256gcm_open(*key, sealed.str(), id))
+      out.push_back({std::move(id), std::move(*token)});
+  }
+  return out;
+}
+
+void store_refreshed_token(pqxx::connection& c, const std::string& account_id,
+                           const std::string& token, const std::string& token_key_hex,
+                           std::int64_t expires_in_s) {
+  auto key = crypto::from_hex(token_key_hex).value_or("");
+  auto sealed = crypto::to_hex(crypto::aes256gcm_seal(key, token, account_id));
+  pqxx::work tx(c);
+  // A disconnect meanwhile removed the token: the renewed one is not stored either.
+  tx.exec_params0(
+      "UPDATE ig_accounts SET token_ciphertext = decode($2, 'hex'), token_key_id = $3,"
+      " token_expires_at = CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8)"
+      "   ELSE token_expires_at END,"
+      " token_refreshed_at = now(), updated_at = now()"
+      " WHERE id = $1 AND token_ciphertext IS NOT NULL",
+      account_id, sealed, crypto::key_id(key), static_cast<double>(expires_in_s));
+  tx.commit();
+}
+
+std::vector<std::string> accounts_with_expired_tokens(pqxx::connection& c) {
+  std::vector<std::string> out;
+  pqxx::read_transaction tx(c);
+  for (auto const& r :
+       tx.exec("SELECT id FROM ig_accounts WHERE status = 'active' AND token_expires_at <= now()"))
     out.push_back(r[0].as<std::string>());
   return out;
 }

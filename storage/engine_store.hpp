@@ -5,6 +5,7 @@
 /// analytics counters, and account status changes with owner notifications. Runs on
 /// database pool threads; throws pqxx exceptions (the caller reports them).
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -49,7 +50,7 @@ struct outbox_row {
 
 struct journal_entry {
   std::int64_t journal_id = 0;
-  std::string delivery_id;  ///< the webhook delivery that brought it (empty once purged)
+  std::string delivery_id;  ///< correlation id of the webhook delivery that brought it
   protocol::webhook_event event;
 };
 
@@ -72,9 +73,9 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
 /// Active automations of an account (for recompiling after a change).
 std::vector<rules::automation> load_automations(pqxx::connection& c, const std::string& account_id);
 
-/// More unprocessed journal events of an account after `after_id`.
+/// An account's undecided journal events, oldest id first, at most `limit`.
 std::vector<journal_entry> load_unprocessed(pqxx::connection& c, const std::string& account_id,
-                                            std::int64_t after_id, std::size_t limit);
+                                            std::size_t limit);
 
 struct plan_result {
   bool already_processed = false;       ///< the journal event was decided before: nothing done
@@ -119,6 +120,28 @@ void reschedule(pqxx::connection& c, std::int64_t id, std::int64_t not_before_ms
 /// other than active pauses its active automations and notifies the owners once.
 void set_account_status(pqxx::connection& c, const std::string& account_id,
                         const std::string& status, const std::string& reason);
+
+/// An access token the refresher should renew now.
+struct token_due {
+  std::string account_id;
+  std::string token;  ///< decrypted
+};
+
+/// Active accounts whose long-lived token is due: refreshed more than `refresh_after` ago
+/// or expiring within `expiry_margin`, but at least 24 h old (Meta refuses younger ones)
+/// and not expired. Tokens that do not decrypt with the key are left out (the account
+/// actor reports those). At most `limit`, oldest refresh first.
+std::vector<token_due> tokens_due(pqxx::connection& c, const std::string& token_key_hex,
+                                  std::chrono::seconds refresh_after,
+                                  std::chrono::seconds expiry_margin, std::size_t limit);
+
+/// Stores a renewed token, encrypted with the key, and its new expiry.
+void store_refreshed_token(pqxx::connection& c, const std::string& account_id,
+                           const std::string& token, const std::string& token_key_hex,
+                           std::int64_t expires_in_s);
+
+/// Active accounts whose token has expired: a refresh cannot save them any more.
+std::vector<std::string> accounts_with_expired_tokens(pqxx::connection& c);
 
 /// Remembers that the account is throttled until then (survives restarts).
 void set_throttled_until(pqxx::connection& c, const std::string& account_id, std::int64_t until_ms);

@@ -97,7 +97,8 @@ CAF_TEST(purge removes raw bodies past retention and keeps the events) {
   CAF_CHECK_EQUAL(purge_deliveries(*conn, std::chrono::hours(6)), 0u);
   CAF_CHECK_EQUAL(purge_deliveries(*conn, std::chrono::hours(4)), 1u);
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM webhook_deliveries"), 0u);
-  CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events WHERE delivery_id IS NULL"), 1u);
+  // The event keeps its delivery's id: the correlation id of its log lines.
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events WHERE delivery_id = 'd1'"), 1u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -7,9 +7,11 @@
 
 #include "common/crypto.hpp"
 #include "common/json_writer.hpp"
+#include "common/url.hpp"
 #include "config/settings.hpp"
 #include "http/api/support.hpp"
 #include "http/client.hpp"
+#include "protocol/graph_api.hpp"
 
 namespace komentra::http::api {
 
@@ -19,21 +21,6 @@ constexpr const char* scopes =
     "instagram_business_basic,instagram_business_manage_messages,"
     "instagram_business_manage_comments";
 constexpr const char* subscribe_fields = "comments,messages,messaging_postbacks";
-
-std::string url_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : s) {
-    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-      out.push_back(static_cast<char>(ch));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[ch >> 4]);
-      out.push_back(hex[ch & 15]);
-    }
-  }
-  return out;
-}
 
 std::string trim_slash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
@@ -47,10 +34,6 @@ std::string redirect_uri(const api_context& ctx) {
 
 std::string graph_url(const api_context& ctx, const std::string& path) {
   return trim_slash(ctx.cfg.str("graph.base_url")) + "/" + ctx.cfg.str("meta.graph_version") + path;
-}
-
-std::string token_key_id(const std::string& key) {
-  return "k" + crypto::to_hex(crypto::sha256(key)).substr(0, 12);
 }
 
 response upstream_error(std::string_view step, const client_response& res) {
@@ -92,10 +75,10 @@ struct connection_flow : std::enable_shared_from_this<connection_flow> {
     req.method = "POST";
     req.url = trim_slash(ctx.cfg.str("oauth.base_url")) + "/oauth/access_token";
     req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-    req.body = "client_id=" + url_encode(ctx.cfg.str("oauth.app_id")) +
-               "&client_secret=" + url_encode(ctx.cfg.str("oauth.app_secret")) +
-               "&grant_type=authorization_code&redirect_uri=" + url_encode(redirect_uri(ctx)) +
-               "&code=" + url_encode(code);
+    req.body = "client_id=" + url::encode(ctx.cfg.str("oauth.app_id")) +
+               "&client_secret=" + url::encode(ctx.cfg.str("oauth.app_secret")) +
+               "&grant_type=authorization_code&redirect_uri=" + url::encode(redirect_uri(ctx)) +
+               "&code=" + url::encode(code);
     ctx.graph.send(req, [self = shared_from_this()](client_response res) { self->exchanged(res); });
   }
 
@@ -113,21 +96,16 @@ struct connection_flow : std::enable_shared_from_this<connection_flow> {
     client_request req;
     req.url = trim_slash(ctx.cfg.str("graph.base_url")) +
               "/access_token?grant_type=ig_exchange_token&client_secret=" +
-              url_encode(ctx.cfg.str("oauth.app_secret")) +
-              "&access_token=" + url_encode(short_token);
+              url::encode(ctx.cfg.str("oauth.app_secret")) +
+              "&access_token=" + url::encode(short_token);
     ctx.graph.send(req, [self = shared_from_this()](client_response r) { self->long_lived(r); });
   }
 
   void long_lived(const client_response& res) {
-    auto v = parse(res);
-    if (!v) return respond(upstream_error("getting a long-lived token", res));
-    long_token = text_of(v->get("access_token"));
-    auto exp = text_of(v->get("expires_in"));
-    if (long_token.empty()) return respond(upstream_error("getting a long-lived token", res));
-    expires_in =
-        exp.empty() || exp.size() > 12 || exp.find_first_not_of("0123456789") != std::string::npos
-            ? 0
-            : std::stoll(exp);
+    auto t = res.ok() && res.status == 200 ? protocol::parse_access_token(res.body) : std::nullopt;
+    if (!t) return respond(upstream_error("getting a long-lived token", res));
+    long_token = t->token;
+    expires_in = t->expires_in_s;
     client_request req;
     req.url = graph_url(ctx, "/me?fields=user_id,username,account_type");
     req.headers.emplace_back("Authorization", "Bearer " + long_token);
@@ -184,7 +162,7 @@ struct connection_flow : std::enable_shared_from_this<connection_flow> {
     auto self = shared_from_this();
     auto key = crypto::from_hex(ctx.cfg.str("token_key")).value_or("");
     auto sealed = crypto::to_hex(crypto::aes256gcm_seal(key, long_token, account_id));
-    auto key_id = token_key_id(key);
+    auto key_id = crypto::key_id(key);
     auto on_commit = std::make_shared<bool>(false);
     run_db(
         ctx, respond,
@@ -245,9 +223,9 @@ void add_instagram_routes(router& r, api_context& ctx) {
               "VALUES ($1, $2, $3, now() + interval '30 minutes')",
               token_hash(state), c.session_hash, c.workspace_id);
           auto url = ctx.cfg.str("oauth.authorize_url") +
-                     "?client_id=" + url_encode(ctx.cfg.str("oauth.app_id")) +
-                     "&redirect_uri=" + url_encode(redirect_uri(ctx)) +
-                     "&response_type=code&scope=" + url_encode(scopes) + "&state=" + state;
+                     "?client_id=" + url::encode(ctx.cfg.str("oauth.app_id")) +
+                     "&redirect_uri=" + url::encode(redirect_uri(ctx)) +
+                     "&response_type=code&scope=" + url::encode(scopes) + "&state=" + state;
           json::writer out;
           out.begin_object().field("authorize_url", url).end_object();
           return json_ok(200, out.take());
@@ -378,7 +356,7 @@ void add_instagram_routes(router& r, api_context& ctx) {
           greq.url = graph_url(ctx, "/" + id +
                                         "/media?fields=id,caption,media_type,media_product_type,"
                                         "permalink,timestamp,thumbnail_url&limit=25" +
-                                        (after.empty() ? "" : "&after=" + url_encode(after)));
+                                        (after.empty() ? "" : "&after=" + url::encode(after)));
           greq.headers.emplace_back("Authorization", "Bearer " + *token);
           auto respond = c.respond;
           c.after_commit->push_back([&ctx, greq, respond, id, after] {

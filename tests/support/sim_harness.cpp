@@ -176,4 +176,11 @@ std::string e2e_harness::query(const std::string& sql) {
   return r[0][0].as<std::string>();
 }
 
+void e2e_harness::exec(const std::string& sql) {
+  auto conn = storage::connect(db_url_);
+  pqxx::work tx(*conn);
+  tx.exec0(sql);
+  tx.commit();
+}
+
 }  // namespace komentra::testing

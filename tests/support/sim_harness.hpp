@@ -64,6 +64,8 @@ class e2e_harness {
 
   /// One value of a single-row query.
   std::string query(const std::string& sql);
+  /// Runs a statement in its own committed transaction (test set-up).
+  void exec(const std::string& sql);
 
  private:
   std::string db_url_;
