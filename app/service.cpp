@@ -130,8 +130,9 @@ struct service::impl {
     http::add_api_routes(routes, *api);
     http::add_link_routes(routes, *server, *pool);
     http::add_operations_routes(
-        routes, {cfg.str("admin_token"), server.get(), pool.get(), graph.get(), actor_sys.get(),
-                 router, engine->counters, journal});
+        routes, {cfg.str("admin_token"), cfg.str("meta.verify_token"), cfg.str("public_base_url"),
+                 server.get(), pool.get(), graph.get(), actor_sys.get(), router, engine->counters,
+                 journal});
 
     // Events stored but not decided before the last stop are decided now.
     pool->submit(

@@ -54,6 +54,9 @@ child_process::child_process(std::string binary, std::vector<std::string> args,
       if (output_.size() > 2 * output_limit)
         output_.erase(output_limit / 2, output_.size() - output_limit);
     }
+    std::lock_guard<std::mutex> lock(mtx_);
+    eof_ = true;
+    drained_.notify_all();
   });
 }
 
@@ -99,6 +102,9 @@ int child_process::wait_exit(std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() >= deadline) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  // The last lines may still be in the pipe when the exit is seen.
+  std::unique_lock<std::mutex> lock(mtx_);
+  drained_.wait_for(lock, std::chrono::seconds(2), [this] { return eof_; });
   return status_;
 }
 

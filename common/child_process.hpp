@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <string>
@@ -25,7 +26,9 @@ class child_process {
   /// Waits until the log shows the listening port; returns 0 when the process exited
   /// or the time ran out.
   std::uint16_t wait_for_port(std::chrono::milliseconds timeout = std::chrono::seconds(30));
-  /// Waits for the process to exit; returns its exit status (-1 when killed or timed out).
+  /// Waits for the process to exit and for what it wrote to be read (briefly: a
+  /// grandchild may hold the pipe open); returns its exit status (-1 when killed or timed
+  /// out).
   int wait_exit(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   void terminate();  ///< SIGTERM
   void kill();       ///< SIGKILL
@@ -41,6 +44,8 @@ class child_process {
   int status_ = -1;
   bool exited_ = false;
   mutable std::mutex mtx_;
+  std::condition_variable drained_;
+  bool eof_ = false;  ///< the reader saw the end of the output (under mtx_)
   std::string output_;
   std::thread reader_;
 };

@@ -9,10 +9,12 @@
 
 #include "common/crypto.hpp"
 #include "common/json_writer.hpp"
+#include "common/url.hpp"
 #include "http/client.hpp"
 #include "http/health_routes.hpp"
 #include "http/server.hpp"
 #include "metrics/metrics.hpp"
+#include "protocol/handshake_check.hpp"
 #include "storage/engine_store.hpp"
 #include "storage/pool.hpp"
 
@@ -201,6 +203,45 @@ void replay(const operations_context& ctx, const request& req, const std::string
   if (!queued) respond(unavailable("the database queue is full"));
 }
 
+// Sends Meta's verification GET, without browser headers, as Meta does.
+void webhook_check(const operations_context& ctx, const request& req, responder respond) {
+  auto base = ctx.public_base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  auto target = req.query_param("url").value_or(base + "/webhooks/instagram");
+  if (target.rfind("http://", 0) != 0 && target.rfind("https://", 0) != 0)
+    return respond(response::error(400, "invalid_url", "url must start with http:// or https://"));
+  auto verdict = [target](bool ok, const std::string& problem) {
+    json::writer w;
+    w.begin_object().field("url", target).field("ok", ok);
+    if (!ok) w.field("problem", problem);
+    w.end_object();
+    return response::json(200, w.take());
+  };
+  if (ctx.verify_token.empty())
+    return respond(verdict(false,
+                           "meta.verify_token is not set (KOMENTRA_META_VERIFY_TOKEN); "
+                           "Meta's verification needs it"));
+  if (!ctx.graph) return respond(unavailable("no HTTP client"));
+  std::uint32_t n = 0;
+  for (unsigned char b : crypto::random_bytes(4)) n = n << 8 | b;
+  auto challenge = std::to_string(100000000 + n % 900000000);  // nine digits, as Meta sends
+  client_request get;
+  get.url = target + (target.find('?') == std::string::npos ? "?" : "&") +
+            "hub.mode=subscribe&hub.verify_token=" + url::encode(ctx.verify_token) +
+            "&hub.challenge=" + challenge;
+  get.timeout = ms::seconds(4);
+  ctx.graph->send(std::move(get), [respond, verdict, challenge, target](client_response r) {
+    if (!r.ok()) {
+      spdlog::warn("admin: webhook check of {}: cannot reach it: {}", target, r.error);
+      return respond(verdict(false, "cannot reach the callback URL: " + r.error));
+    }
+    auto problem =
+        protocol::handshake_problem(r.status, r.header("content-type"), r.body, challenge);
+    spdlog::info("admin: webhook check of {}: {}", target, problem.empty() ? "ok" : problem);
+    respond(verdict(problem.empty(), problem));
+  });
+}
+
 }  // namespace
 
 bool bearer_matches(std::string_view authorization, const std::string& token) {
@@ -254,6 +295,9 @@ void add_operations_routes(router& r, operations_context ctx) {
               c, respond, [](std::string state) { return response::json(200, std::move(state)); },
               actors::state_atom::value, p.at("account_id"));
         }));
+  r.add("POST", "/admin/webhook-check",
+        admin([](const operations_context& c, const request& req, const path_params&,
+                 responder respond) { webhook_check(c, req, std::move(respond)); }));
   r.add("POST", "/admin/accounts/{id}/replay",
         admin([](const operations_context& c, const request& req, const path_params& p,
                  responder respond) { replay(c, req, p.at("id"), std::move(respond)); }));

@@ -9,6 +9,9 @@
 ///   POST /admin/accounts/{id}/replay?from=T&to=T[&limit=N]
 ///                                         decide the account's journal events received
 ///                                         in [from, to) again (see record_decision)
+///   POST /admin/webhook-check[?url=U]     the set-up self-check: sends Meta's
+///                                         verification GET to the public callback URL
+///                                         (or U) and says whether Meta would accept it
 /// Actor states come from the actors themselves through the router, asked by a
 /// short-lived event-based actor, so no HTTP thread and no actor ever blocks; the journal
 /// is read on the database pool. Every handler answers within a deadline.
@@ -32,7 +35,9 @@ class server;
 class client;
 
 struct operations_context {
-  std::string admin_token;  ///< empty: every admin route answers 401
+  std::string admin_token;      ///< empty: every admin route answers 401
+  std::string verify_token;     ///< meta.verify_token, for the self-check
+  std::string public_base_url;  ///< the self-check's default callback is under it
   server* srv = nullptr;
   storage::pool* db = nullptr;
   client* graph = nullptr;  ///< outgoing Graph API client (stats), may be null

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "http/test_client.hpp"
+#include "storage/test_database.hpp"
 #include "tests/support/sim_harness.hpp"
 
 using namespace komentra::testing;
@@ -64,6 +65,26 @@ CAF_TEST(br07 br09 duplicate deliveries of one comment get one private reply) {
   CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 1u);
   CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM journal_events WHERE kind = 'comment'"),
                   "2");  // ours too
+}
+
+CAF_TEST(br08 a delivery refused while the database is down is answered once retried) {
+  h.add_automation(r1_columns());
+  komentra::storage::testing::cluster().stop();
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  // Refused with a 503 (nothing acknowledged, no dedupe record) while PostgreSQL is away.
+  CAF_REQUIRE(h.eventually([&] {
+    return h.sim("GET", "/_sim/deliveries").find(R"("status":503)") != std::string::npos;
+  }));
+  CAF_REQUIRE_EQUAL(komentra::storage::testing::cluster().start(), "");
+  // Meta's retry of the same body is stored and answered exactly once.
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() == 1; }));
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/replies").size() == 1; }));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), 1u);
+  CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 1u);
+  CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM journal_events WHERE dedupe_key = "
+                          "'comment:17900000000000001'"),
+                  "1");
 }
 
 CAF_TEST(br13 a comment on another post is not answered by a selected post rule) {

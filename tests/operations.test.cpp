@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -55,6 +56,48 @@ fs::path temp_dir(const std::string& name) {
   fs::create_directories(dir);
   return dir;
 }
+
+/// A server on loopback that answers every request with the same fixed bytes: here, a
+/// tunnel's interstitial page (field case BR-06).
+struct fixed_responder {
+  int fd = -1;
+  std::uint16_t port = 0;
+  std::thread th;
+  std::atomic<bool> stop{false};
+
+  explicit fixed_responder(std::string answer) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd, 8);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    th = std::thread([this, answer] {
+      while (!stop) {
+        int c = ::accept(fd, nullptr, nullptr);
+        if (c < 0) return;
+        std::string req;
+        char buf[4096];
+        while (req.find("\r\n\r\n") == std::string::npos) {
+          auto n = ::read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          req.append(buf, static_cast<std::size_t>(n));
+        }
+        (void)!::write(c, answer.data(), answer.size());
+        ::close(c);
+      }
+    });
+  }
+  ~fixed_responder() {
+    stop = true;
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+    th.join();
+  }
+};
 
 struct fixture {
   fs::path outbox = temp_dir("ops-mail");
@@ -206,6 +249,42 @@ CAF_TEST(admin routes need the operator token and show the account actor with it
                     R"("queued_actions":0)"})
     CHECK_SAYING(contains(one.body, part), "missing " << part << " in " << one.body);
   CAF_CHECK(contains(get("/admin/actors/17841400000000099").body, R"("status":"passivated")"));
+}
+
+CAF_TEST(br06 the webhook self check tells a tunnel page from a working callback) {
+  auto check = [&](const std::string& url) {
+    return admin_post("/admin/webhook-check?url=" + url);
+  };
+  // Komentra's own endpoint answers the challenge.
+  auto own = check("http://127.0.0.1:" + std::to_string(h.port()) + "/webhooks/instagram");
+  CAF_CHECK_EQUAL(own.status, 200);
+  CHECK_SAYING(contains(own.body, R"("ok":true)"), own.body);
+  // A tunnel's interstitial: 200 with an HTML page instead of the challenge.
+  std::string page =
+      "<!DOCTYPE html><html><body>You are about to visit ... ngrok ... Visit "
+      "Site</body></html>";
+  fixed_responder tunnel("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " +
+                         std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
+  auto html = check("http://127.0.0.1:" + std::to_string(tunnel.port) + "/webhooks/instagram");
+  CAF_CHECK_EQUAL(html.status, 200);
+  CAF_CHECK(contains(html.body, R"("ok":false)"));
+  CHECK_SAYING(contains(html.body, "answered HTML, not the challenge"), html.body);
+  CAF_CHECK(contains(html.body, "tunnel"));
+  // A wrong path, and nothing listening.
+  auto wrong = check("http://127.0.0.1:" + std::to_string(h.port()) + "/webhooks/nope");
+  CHECK_SAYING(contains(wrong.body, "must end in /webhooks/instagram"), wrong.body);
+  auto dead =
+      check("http://127.0.0.1:" + std::to_string(client::free_port()) + "/webhooks/instagram");
+  CHECK_SAYING(contains(dead.body, "cannot reach the callback URL"), dead.body);
+  CAF_CHECK_EQUAL(check("ftp://example.com/").status, 400);
+  CAF_CHECK_EQUAL(client::request(h.port(), "POST", "/admin/webhook-check").status, 401);
+  // Our own handshake never answers HTML, whatever it is sent.
+  auto bad =
+      client::request(h.port(), "GET",
+                      std::string("/webhooks/instagram?hub.mode=subscribe&hub.verify_token=") +
+                          verify_token + "&hub.challenge=%3Cscript%3E");
+  CAF_CHECK_EQUAL(bad.status, 400);
+  CAF_CHECK(!contains(bad.header("content-type"), "html"));
 }
 
 CAF_TEST(a replay decides journal events again and sends nothing twice) {

@@ -39,6 +39,7 @@ run_result run(std::vector<std::string> args, std::map<std::string, std::string>
 // One clear line, no stack trace.
 void check_one_line(const run_result& r, const std::string& needle) {
   CAF_CHECK_EQUAL(r.status, 2);
+  if (r.output.find(needle) == std::string::npos) CAF_MESSAGE("output: " << r.output);
   CAF_CHECK(r.output.find(needle) != std::string::npos);
   CAF_CHECK(r.output.find("terminate called") == std::string::npos);
   CAF_CHECK(r.output.find("Aborted") == std::string::npos);
