@@ -499,7 +499,8 @@ void client::send(client_request req, std::function<void(client_response)> done)
   if (!url) {
     ++impl_->n_failures;
     client_response res;
-    res.error = "invalid URL: " + req.url;
+    // Without the query: some endpoints (token refresh) need the token there.
+    res.error = "invalid URL: " + req.url.substr(0, req.url.find('?'));
     net::post(impl_->ioc,
               [done = std::move(done), res = std::move(res)]() mutable { done(std::move(res)); });
     return;
