@@ -1,5 +1,7 @@
 #include "actors/router.hpp"
 
+#include <caf/logger.hpp>
+
 #include <deque>
 #include <map>
 
@@ -182,6 +184,22 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
         },
     };
   });
+}
+
+void ask_router(caf::actor_system& sys, const router_actor& router,
+                std::chrono::milliseconds timeout, caf::message request,
+                std::function<void(std::string)> ok, std::function<void(std::string)> fail) {
+  // spawn() from a thread CAF does not own (an HTTP or database pool thread) leaves the
+  // system's logger referenced from that thread, and ~actor_system waits for the logger to
+  // go: shutdown would hang while that thread lives. The reference is dropped again.
+  bool foreign_thread = caf::logger::current_logger() == nullptr;
+  auto untyped = caf::actor_cast<caf::actor>(router);
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(untyped, timeout, request)
+        .then([=](std::string& s) { ok(std::move(s)); },
+              [=](caf::error& err) { fail(self->system().render(err)); });
+  });
+  if (foreign_thread) caf::logger::set_current_actor_system(nullptr);
 }
 
 }  // namespace komentra::actors

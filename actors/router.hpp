@@ -7,6 +7,8 @@
 /// automations. Idle actors ask to be passivated. Event-based; never blocks.
 /// Without an engine context (tests of the journal) it only counts events.
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,5 +36,12 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<replay_atom, std::string, std::string, journal_batch_ptr>>;
 
 router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context> ctx = nullptr);
+
+/// Asks the router for a JSON answer (state of one account, list of all) from any thread
+/// without blocking: a short-lived actor sends the request and hands the answer to `ok`, or
+/// what went wrong to `fail`, on a CAF thread.
+void ask_router(caf::actor_system& sys, const router_actor& router,
+                std::chrono::milliseconds timeout, caf::message request,
+                std::function<void(std::string)> ok, std::function<void(std::string)> fail);
 
 }  // namespace komentra::actors

@@ -80,6 +80,8 @@ int run_cli(int argc, char** argv) {
   cli.add_option("-c,--config", config_file, "TOML configuration file (or KOMENTRA_CONFIG)")
       ->check(CLI::ExistingFile);
   cli.require_subcommand(1);
+  // `komentra serve --config FILE` works as well as `komentra --config FILE serve`.
+  cli.fallthrough();
   auto* serve = cli.add_subcommand(
       "serve",
       "Run the service: webhooks, dashboard API, metrics. Starts a private PostgreSQL in "

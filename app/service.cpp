@@ -62,7 +62,8 @@ struct service::impl {
           "delivery will be rejected with 401");
     // Fail on a busy port before anything (database, data directory) is created.
     if (port != 0)
-      if (auto err = http::probe_listen(host, port); !err.empty()) return err;
+      if (auto err = http::probe_listen(host, port); !err.empty())
+        return err + "; the address is listen (KOMENTRA_LISTEN)";
     if (auto err = db.open(cfg); !err.empty()) return err;
     {
       auto conn = storage::connect(db.url());
@@ -144,7 +145,8 @@ struct service::impl {
           }
         },
         [](const std::string& err) { spdlog::warn("could not resume undecided events: {}", err); });
-    if (auto err = server->start(); !err.empty()) return err;
+    if (auto err = server->start(); !err.empty())
+      return err + "; the address is listen (KOMENTRA_LISTEN)";
     spdlog::info("komentra listening on http://{}:{} (database: {})", host, server->port(),
                  db.embedded() ? "embedded PostgreSQL" : config::mask_database_url(db.url()));
     return {};
@@ -157,16 +159,11 @@ struct service::impl {
     s.facebook_graph_base_url = cfg.str("graph.facebook_base_url");
     s.graph_version = cfg.str("meta.graph_version");
     s.token_key_hex = cfg.str("token_key");
-    auto base = cfg.str("public_base_url");
-    while (!base.empty() && base.back() == '/') base.pop_back();
-    // Meta accepts only https button URLs: click tracking needs an https public URL.
-    if (base.rfind("https://", 0) == 0) {
-      s.link_base_url = base + "/l/";
-    } else {
+    s.link_base_url = http::tracked_link_base(cfg.str("public_base_url"));
+    if (s.link_base_url.empty())
       spdlog::info(
           "public_base_url is not https: DM buttons carry their own URLs and link clicks "
           "are not counted (set KOMENTRA_PUBLIC_BASE_URL to an https URL to count them)");
-    }
     s.passivate_after = std::chrono::seconds(cfg.integer("engine.passivate_after_s"));
     s.mailbox_high_watermark =
         static_cast<std::size_t>(cfg.integer("engine.mailbox_high_watermark"));
@@ -187,12 +184,9 @@ struct service::impl {
   // Asks the router for an account actor's state without blocking: a short-lived actor
   // waits for the answer and hands it to `done`.
   void ask_account_state(std::string id, std::function<void(std::string)> done) {
-    auto r = router;
-    actor_sys->spawn([r, id, done](caf::event_based_actor* self) {
-      self->request(r, std::chrono::seconds(3), actors::state_atom::value, id)
-          .then([done](std::string& s) { done(std::move(s)); },
-                [done](caf::error&) { done("{\"status\":\"unavailable\"}"); });
-    });
+    actors::ask_router(*actor_sys, router, std::chrono::seconds(3),
+                       caf::make_message(actors::state_atom::value, std::move(id)), done,
+                       [done](const std::string&) { done("{\"status\":\"unavailable\"}"); });
   }
 
   void stop() {

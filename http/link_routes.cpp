@@ -28,4 +28,10 @@ void add_link_routes(router& r, server& srv, storage::pool& db) {
   });
 }
 
+std::string tracked_link_base(std::string public_base_url) {
+  while (!public_base_url.empty() && public_base_url.back() == '/') public_base_url.pop_back();
+  if (public_base_url.rfind("https://", 0) != 0) return {};
+  return public_base_url + "/l/";
+}
+
 }  // namespace komentra::http

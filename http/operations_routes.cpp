@@ -42,19 +42,15 @@ response unavailable(std::string_view reason) {
   return res;
 }
 
-// Asks the router and completes from the answer; the asking actor lives until then.
-template <class... Ts>
-void ask_router(const operations_context& ctx, responder respond,
-                std::function<response(std::string)> to_response, Ts... xs) {
-  auto r = ctx.router;
-  ctx.actors->spawn([=](caf::event_based_actor* self) {
-    self->request(r, ms::seconds(4), xs...)
-        .then([=](std::string& s) { respond(to_response(std::move(s))); },
-              [=](caf::error& err) {
-                respond(unavailable("the account actors did not answer: " +
-                                    self->system().render(err)));
-              });
-  });
+// Asks the router and completes from the answer.
+void ask(const operations_context& ctx, responder respond,
+         std::function<response(std::string)> to_response, caf::message request) {
+  actors::ask_router(
+      *ctx.actors, ctx.router, ms::seconds(4), std::move(request),
+      [respond, to_response](std::string s) { respond(to_response(std::move(s))); },
+      [respond](std::string err) {
+        respond(unavailable("the account actors did not answer: " + err));
+      });
 }
 
 void collect(const operations_context& ctx, metrics::scrape& s) {
@@ -283,17 +279,17 @@ void add_operations_routes(router& r, operations_context ctx) {
   r.add(
       "GET", "/admin/actors",
       admin([](const operations_context& c, const request&, const path_params&, responder respond) {
-        ask_router(
+        ask(
             c, respond,
             [](std::string list) { return response::json(200, "{\"actors\":" + list + "}"); },
-            actors::list_atom::value);
+            caf::make_message(actors::list_atom::value));
       }));
   r.add("GET", "/admin/actors/{account_id}",
         admin([](const operations_context& c, const request&, const path_params& p,
                  responder respond) {
-          ask_router(
+          ask(
               c, respond, [](std::string state) { return response::json(200, std::move(state)); },
-              actors::state_atom::value, p.at("account_id"));
+              caf::make_message(actors::state_atom::value, p.at("account_id")));
         }));
   r.add("POST", "/admin/webhook-check",
         admin([](const operations_context& c, const request& req, const path_params&,

@@ -293,7 +293,7 @@ std::string bind_and_listen(net::io_context& ioc, tcp::acceptor& acc, const std:
   if (ec)
     return "cannot listen on " + where + ": " + ec.message() +
            (ec == net::error::address_in_use
-                ? " (another program uses this port; stop it or set KOMENTRA_LISTEN)"
+                ? " (another program uses this port; stop it or choose another address)"
                 : "");
   return {};
 }

@@ -1,8 +1,8 @@
 // komentra-sim: a local Instagram Platform (Graph API, OAuth, webhooks) for tests, demos
 // and load. `komentra-sim --help`, `komentra-sim serve --help`, `komentra-sim load --help`.
-#include <cstdio>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <iostream>
 #include <thread>
 
@@ -142,7 +142,13 @@ int main(int argc, char** argv) {
   load->add_option("--seed", lo.seed, "seed for the text mix")->capture_default_str();
 
   app.footer("\nload subcommand:\n" + load->help());
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help is not an error; anything else is a start-up error, exit status 2 as komentra's.
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
   komentra::log::setup(komentra::log::format::text, log_level);
 
   if (load->parsed()) {
@@ -169,8 +175,8 @@ int main(int argc, char** argv) {
   }
   komentra::sim::simulator sim(so);
   if (auto err = sim.start(); !err.empty()) {
-    std::cerr << "komentra-sim: " << err << "\n";
-    return 1;
+    std::cerr << "komentra-sim: " << err << "; the address is --listen\n";
+    return 2;
   }
   // Printed whatever the log level: programs that start the simulator on port 0 (the
   // demo, the tests) read the port from this line.

@@ -91,6 +91,7 @@ CAF_TEST(a port in use stops start up before anything is created) {
   auto r = run({"serve"}, {{"KOMENTRA_LISTEN", "127.0.0.1:" + std::to_string(port)},
                            {"KOMENTRA_DATA_DIR", dir + "/var"}});
   check_one_line(r, "Address already in use");
+  CAF_CHECK(r.output.find("KOMENTRA_LISTEN") != std::string::npos);
   CAF_CHECK(access((dir + "/var").c_str(), F_OK) != 0);
 }
 

@@ -6,6 +6,7 @@
 #include "common/json_writer.hpp"
 #include "config/settings.hpp"
 #include "http/api/support.hpp"
+#include "http/link_routes.hpp"
 #include "protocol/webhook_event.hpp"
 #include "rules/automation_validation.hpp"
 #include "rules/decide.hpp"
@@ -363,7 +364,7 @@ void add_automation_routes(router& r, api_context& ctx) {
           info.id = account;
           info.username = acc[0].as<std::string>();
           info.graph_version = ctx.cfg.str("meta.graph_version");
-          info.link_base_url = public_url(ctx, "/l/");
+          info.link_base_url = tracked_link_base(ctx.cfg.str("public_base_url"));
           protocol::webhook_event ev;
           ev.account_id = account;
           ev.text = text;
