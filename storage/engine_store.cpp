@@ -7,6 +7,7 @@
 #include "common/crypto.hpp"
 #include "common/json_writer.hpp"
 #include "protocol/event_json.hpp"
+#include "storage/prepared.hpp"
 
 namespace komentra::storage {
 
@@ -124,7 +125,8 @@ const char* sent_metric(const std::string& kind) {
 void count(pqxx::work& tx, std::int64_t automation_id, const std::string& metric) {
   if (automation_id <= 0) return;
   // The day is the workspace's local day.
-  tx.exec_params0(
+  prepared(
+      tx,
       "INSERT INTO automation_daily (automation_id, day, metric, count)"
       " SELECT a.id, (now() AT TIME ZONE w.time_zone)::date, $2, 1"
       " FROM automations a JOIN ig_accounts g ON g.id = a.account_id"
@@ -142,7 +144,8 @@ std::vector<outbox_row> insert_actions(pqxx::work& tx, const std::string& accoun
     bool now = i < send_now.size() && send_now[i];
     std::optional<std::int64_t> automation;
     if (a.automation_id > 0) automation = a.automation_id;
-    auto r = tx.exec_params(
+    auto r = prepared(
+        tx,
         std::string(
             "INSERT INTO outbox (account_id, automation_id, source_key, kind, recipient_id,"
             " request, state, attempts) VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6::jsonb, $7, $8)"
@@ -153,7 +156,8 @@ std::vector<outbox_row> insert_actions(pqxx::work& tx, const std::string& accoun
     if (r.empty()) continue;  // planned before: never twice
     out.push_back(read_outbox(r[0]));
     for (auto& link : a.links)
-      tx.exec_params0(
+      prepared(
+          tx,
           "INSERT INTO links (token, account_id, automation_id, igsid, url) VALUES ($1, $2, $3,"
           " NULLIF($4, ''), $5) ON CONFLICT DO NOTHING",
           link.token, account_id, automation, a.recipient_id, link.url);
@@ -168,7 +172,8 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
                               bool recover) {
   account_snapshot snap;
   pqxx::work tx(c);
-  auto acc = tx.exec_params(
+  auto acc = prepared(
+      tx,
       "SELECT workspace_id, username, login_type, coalesce(page_id, '') AS page_id, status,"
       " token_ciphertext, coalesce(private_replies_per_hour, 750) AS prh,"
       " coalesce(sends_per_second, 100) AS sps,"
@@ -204,8 +209,8 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
       a.token_problem = "the stored token cannot be decrypted with the configured token_key";
     }
   }
-  for (auto const& r : tx.exec_params(
-           "SELECT row_to_json(a)::text FROM automations a WHERE account_id = $1 ORDER BY id",
+  for (auto const& r : prepared(
+           tx, "SELECT row_to_json(a)::text FROM automations a WHERE account_id = $1 ORDER BY id",
            account_id))
     if (auto parsed = parse_automation(r[0].as<std::string>())) snap.automations.push_back(*parsed);
   if (!recover) {
@@ -213,14 +218,15 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
     return snap;
   }
   // A crash between "in flight" and the answer leaves the outcome unknown (invariant 4).
-  tx.exec_params0(
-      "UPDATE outbox SET state = 'unknown', last_error = 'interrupted while in flight',"
-      " updated_at = now() WHERE account_id = $1 AND state = 'in_flight'",
-      account_id);
-  for (auto const& r : tx.exec_params(std::string("SELECT ") + outbox_columns +
-                                          " FROM outbox WHERE account_id = $1 AND state = 'pending'"
-                                          " ORDER BY id",
-                                      account_id))
+  prepared(tx,
+           "UPDATE outbox SET state = 'unknown', last_error = 'interrupted while in flight',"
+           " updated_at = now() WHERE account_id = $1 AND state = 'in_flight'",
+           account_id);
+  for (auto const& r : prepared(tx,
+                                std::string("SELECT ") + outbox_columns +
+                                    " FROM outbox WHERE account_id = $1 AND state = 'pending'"
+                                    " ORDER BY id",
+                                account_id))
     snap.pending.push_back(read_outbox(r));
   tx.commit();
   snap.unprocessed = load_unprocessed(c, account_id, max_unprocessed);
@@ -231,8 +237,8 @@ std::vector<rules::automation> load_automations(pqxx::connection& c,
                                                 const std::string& account_id) {
   std::vector<rules::automation> out;
   pqxx::read_transaction tx(c);
-  for (auto const& r : tx.exec_params(
-           "SELECT row_to_json(a)::text FROM automations a WHERE account_id = $1 ORDER BY id",
+  for (auto const& r : prepared(
+           tx, "SELECT row_to_json(a)::text FROM automations a WHERE account_id = $1 ORDER BY id",
            account_id))
     if (auto parsed = parse_automation(r[0].as<std::string>())) out.push_back(*parsed);
   return out;
@@ -258,19 +264,21 @@ std::vector<journal_entry> load_journal_range(pqxx::connection& c, const std::st
                                               std::size_t limit) {
   pqxx::read_transaction tx(c);
   return journal_entries(
-      tx.exec_params("SELECT id, delivery_id, event::text FROM journal_events WHERE account_id = $1"
-                     " AND received_at >= $2::timestamptz AND received_at < $3::timestamptz"
-                     " ORDER BY id LIMIT $4",
-                     account_id, from, to, static_cast<std::int64_t>(limit)));
+      prepared(tx,
+               "SELECT id, delivery_id, event::text FROM journal_events WHERE account_id = $1"
+               " AND received_at >= $2::timestamptz AND received_at < $3::timestamptz"
+               " ORDER BY id LIMIT $4",
+               account_id, from, to, static_cast<std::int64_t>(limit)));
 }
 
 std::vector<journal_entry> load_unprocessed(pqxx::connection& c, const std::string& account_id,
                                             std::size_t limit) {
   pqxx::read_transaction tx(c);
   return journal_entries(
-      tx.exec_params("SELECT id, delivery_id, event::text FROM journal_events WHERE account_id = $1"
-                     " AND processed_at IS NULL ORDER BY id LIMIT $2",
-                     account_id, static_cast<std::int64_t>(limit)));
+      prepared(tx,
+               "SELECT id, delivery_id, event::text FROM journal_events WHERE account_id = $1"
+               " AND processed_at IS NULL ORDER BY id LIMIT $2",
+               account_id, static_cast<std::int64_t>(limit)));
 }
 
 plan_result record_decision(pqxx::connection& c, const std::string& account_id,
@@ -281,8 +289,8 @@ plan_result record_decision(pqxx::connection& c, const std::string& account_id,
   pqxx::work tx(c);
   bool decided_before = false;
   if (journal_id > 0) {
-    auto upd = tx.exec_params(
-        "UPDATE journal_events SET processed_at = now() WHERE id = $1 AND processed_at IS NULL",
+    auto upd = prepared(
+        tx, "UPDATE journal_events SET processed_at = now() WHERE id = $1 AND processed_at IS NULL",
         journal_id);
     if (upd.affected_rows() == 0) {
       if (!replay) {
@@ -302,12 +310,12 @@ plan_result record_decision(pqxx::connection& c, const std::string& account_id,
   if (journal_id > 0) journal = journal_id;
   auto source = !ev.comment_id.empty() ? ev.comment_id : !ev.mid.empty() ? ev.mid : ev.dedupe_key;
   auto record = [&](const std::string& outcome) {
-    tx.exec_params0(
-        "INSERT INTO decisions (account_id, automation_id, journal_id, source_key, sender_id,"
-        " username, text, outcome) VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''),"
-        " NULLIF($7, ''), $8)",
-        account_id, automation, journal, source, ev.sender_id, ev.sender_username, ev.text,
-        outcome);
+    prepared(tx,
+             "INSERT INTO decisions (account_id, automation_id, journal_id, source_key, sender_id,"
+             " username, text, outcome) VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''),"
+             " NULLIF($7, ''), $8)",
+             account_id, automation, journal, source, ev.sender_id, ev.sender_username, ev.text,
+             outcome);
   };
   record(d.outcome);
   for (auto& note : d.notes) record(note);
@@ -321,7 +329,8 @@ plan_result record_decision(pqxx::connection& c, const std::string& account_id,
     bool matched = d.outcome == "matched";
     std::optional<std::int64_t> inbound_ms;
     if (d.inbound_message) inbound_ms = ev.time_ms;
-    tx.exec_params0(
+    prepared(
+        tx,
         "INSERT INTO contacts (account_id, igsid, username, automations_triggered, last_inbound_at)"
         " VALUES ($1, $2, NULLIF($3, ''), $4, to_timestamp($5 / 1000.0))"
         " ON CONFLICT (account_id, igsid) DO UPDATE SET last_seen = now(),"
@@ -333,11 +342,11 @@ plan_result record_decision(pqxx::connection& c, const std::string& account_id,
   if (!decided_before) res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
   for (auto& a : d.actions)
     if (a.kind == rules::action_kind::private_reply && !ev.sender_id.empty())
-      tx.exec_params0(
-          "INSERT INTO follow_gates (account_id, igsid, automation_id, source_key)"
-          " SELECT $1, $2, $3, $4 FROM automations WHERE id = $3 AND follow_gate"
-          " ON CONFLICT DO NOTHING",
-          account_id, ev.sender_id, a.automation_id, a.source_key);
+      prepared(tx,
+               "INSERT INTO follow_gates (account_id, igsid, automation_id, source_key)"
+               " SELECT $1, $2, $3, $4 FROM automations WHERE id = $3 AND follow_gate"
+               " ON CONFLICT DO NOTHING",
+               account_id, ev.sender_id, a.automation_id, a.source_key);
   tx.commit();
   return res;
 }
@@ -354,10 +363,10 @@ plan_result record_actions(pqxx::connection& c, const std::string& account_id,
 
 void mark_in_flight(pqxx::connection& c, std::int64_t id) {
   pqxx::work tx(c);
-  tx.exec_params0(
-      "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = now()"
-      " WHERE id = $1",
-      id);
+  prepared(tx,
+           "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = now()"
+           " WHERE id = $1",
+           id);
   tx.commit();
 }
 
@@ -365,7 +374,8 @@ void mark_sent(pqxx::connection& c, const outbox_row& row, const std::string& re
   pqxx::work tx(c);
   json::writer w;
   w.begin_object().field("id", result_id).end_object();
-  tx.exec_params0(
+  prepared(
+      tx,
       "UPDATE outbox SET state = 'sent', result = $2::jsonb, last_error = NULL, updated_at = now()"
       " WHERE id = $1",
       row.id, w.take());
@@ -377,17 +387,17 @@ void mark_final(pqxx::connection& c, const outbox_row& row, const std::string& s
                 const std::string& error, const std::string& analytics_outcome) {
   pqxx::work tx(c);
   // A success recorded earlier is never downgraded by a late error (BR-09).
-  tx.exec_params0(
-      "UPDATE outbox SET state = $2, last_error = $3, updated_at = now()"
-      " WHERE id = $1 AND state <> 'sent'",
-      row.id, state, error);
+  prepared(tx,
+           "UPDATE outbox SET state = $2, last_error = $3, updated_at = now()"
+           " WHERE id = $1 AND state <> 'sent'",
+           row.id, state, error);
   if (!analytics_outcome.empty()) {
     std::optional<std::int64_t> automation;
     if (row.automation_id > 0) automation = row.automation_id;
-    tx.exec_params0(
-        "INSERT INTO decisions (account_id, automation_id, source_key, sender_id, outcome)"
-        " SELECT account_id, $2, source_key, recipient_id, $3 FROM outbox WHERE id = $1",
-        row.id, automation, analytics_outcome);
+    prepared(tx,
+             "INSERT INTO decisions (account_id, automation_id, source_key, sender_id, outcome)"
+             " SELECT account_id, $2, source_key, recipient_id, $3 FROM outbox WHERE id = $1",
+             row.id, automation, analytics_outcome);
     count(tx, row.automation_id, analytics_outcome);
   }
   tx.commit();
@@ -396,26 +406,27 @@ void mark_final(pqxx::connection& c, const outbox_row& row, const std::string& s
 void reschedule(pqxx::connection& c, std::int64_t id, std::int64_t not_before_ms,
                 const std::string& error) {
   pqxx::work tx(c);
-  tx.exec_params0(
-      "UPDATE outbox SET state = 'pending', not_before = to_timestamp($2 / 1000.0),"
-      " last_error = NULLIF($3, ''), updated_at = now() WHERE id = $1 AND state <> 'sent'",
-      id, not_before_ms, error);
+  prepared(tx,
+           "UPDATE outbox SET state = 'pending', not_before = to_timestamp($2 / 1000.0),"
+           " last_error = NULLIF($3, ''), updated_at = now() WHERE id = $1 AND state <> 'sent'",
+           id, not_before_ms, error);
   tx.commit();
 }
 
 void set_account_status(pqxx::connection& c, const std::string& account_id,
                         const std::string& status, const std::string& reason) {
   pqxx::work tx(c);
-  auto upd = tx.exec_params(
-      "UPDATE ig_accounts SET status = $2, status_reason = $3, updated_at = now()"
-      " WHERE id = $1 AND status <> $2 RETURNING workspace_id",
-      account_id, status, reason);
+  auto upd = prepared(tx,
+                      "UPDATE ig_accounts SET status = $2, status_reason = $3, updated_at = now()"
+                      " WHERE id = $1 AND status <> $2 RETURNING workspace_id",
+                      account_id, status, reason);
   if (!upd.empty() && status != "active") {
-    tx.exec_params0(
-        "UPDATE automations SET status = 'paused', paused_reason = $2, updated_at = now()"
-        " WHERE account_id = $1 AND status = 'active'",
-        account_id, status);
-    tx.exec_params0(
+    prepared(tx,
+             "UPDATE automations SET status = 'paused', paused_reason = $2, updated_at = now()"
+             " WHERE account_id = $1 AND status = 'active'",
+             account_id, status);
+    prepared(
+        tx,
         "INSERT INTO notifications (workspace_id, account_id, kind, message) VALUES ($1, $2, $3, "
         "$4)"
         " ON CONFLICT DO NOTHING",
@@ -427,9 +438,8 @@ void set_account_status(pqxx::connection& c, const std::string& account_id,
 void set_throttled_until(pqxx::connection& c, const std::string& account_id,
                          std::int64_t until_ms) {
   pqxx::work tx(c);
-  tx.exec_params0(
-      "UPDATE ig_accounts SET throttled_until = to_timestamp($2 / 1000.0) WHERE id = $1",
-      account_id, until_ms);
+  prepared(tx, "UPDATE ig_accounts SET throttled_until = to_timestamp($2 / 1000.0) WHERE id = $1",
+           account_id, until_ms);
   tx.commit();
 }
 
@@ -437,31 +447,33 @@ int bump_follow_prompts(pqxx::connection& c, const std::string& account_id,
                         const std::string& igsid, std::int64_t automation_id,
                         const std::string& source_key, std::optional<bool> follows) {
   pqxx::work tx(c);
-  auto r = tx.exec_params(
+  auto r = prepared(
+      tx,
       "INSERT INTO follow_gates (account_id, igsid, automation_id, source_key) VALUES ($1, $2, $3, "
       "$4)"
       " ON CONFLICT (account_id, igsid, automation_id) DO UPDATE SET prompts = follow_gates.prompts"
       " + CASE WHEN $5 THEN 0 ELSE 1 END, updated_at = now() RETURNING prompts",
       account_id, igsid, automation_id, source_key, follows.value_or(true));
   if (follows)
-    tx.exec_params0("UPDATE contacts SET is_following = $3 WHERE account_id = $1 AND igsid = $2",
-                    account_id, igsid, *follows);
+    prepared(tx, "UPDATE contacts SET is_following = $3 WHERE account_id = $1 AND igsid = $2",
+             account_id, igsid, *follows);
   tx.commit();
   return r[0][0].as<int>();
 }
 
 void mark_processed(pqxx::connection& c, std::int64_t journal_id) {
   pqxx::work tx(c);
-  tx.exec_params0(
-      "UPDATE journal_events SET processed_at = now() WHERE id = $1 AND processed_at IS NULL",
-      journal_id);
+  prepared(tx,
+           "UPDATE journal_events SET processed_at = now() WHERE id = $1 AND processed_at IS NULL",
+           journal_id);
   tx.commit();
 }
 
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token) {
   pqxx::work tx(c);
-  auto r = tx.exec_params(
-      "UPDATE links SET clicks = clicks + 1 WHERE token = $1 RETURNING url, automation_id", token);
+  auto r = prepared(
+      tx, "UPDATE links SET clicks = clicks + 1 WHERE token = $1 RETURNING url, automation_id",
+      token);
   if (r.empty()) return std::nullopt;
   count(tx, r[0][1].as<std::int64_t>(0), "link_click");
   tx.commit();
@@ -484,7 +496,8 @@ std::vector<token_due> tokens_due(pqxx::connection& c, const std::string& token_
   auto key = crypto::from_hex(token_key_hex);
   if (!key || key->size() != 32) return out;
   pqxx::read_transaction tx(c);
-  for (auto const& r : tx.exec_params(
+  for (auto const& r : prepared(
+           tx,
            "SELECT id, token_ciphertext FROM ig_accounts WHERE status = 'active' AND login_type = "
            "'instagram'"
            " AND token_ciphertext IS NOT NULL AND coalesce(token_expires_at, 'infinity') > now()"
@@ -509,7 +522,8 @@ void store_refreshed_token(pqxx::connection& c, const std::string& account_id,
   auto sealed = crypto::to_hex(crypto::aes256gcm_seal(key, token, account_id));
   pqxx::work tx(c);
   // A disconnect meanwhile removed the token: the renewed one is not stored either.
-  tx.exec_params0(
+  prepared(
+      tx,
       "UPDATE ig_accounts SET token_ciphertext = decode($2, 'hex'), token_key_id = $3,"
       " token_expires_at = CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8)"
       "   ELSE token_expires_at END,"
