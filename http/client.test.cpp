@@ -61,15 +61,7 @@ struct dropping_listener {
   std::thread th;
 
   dropping_listener() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd, 8);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
+    fd = testing::listen_loopback(port);
     th = std::thread([this] {
       for (;;) {
         int c = ::accept(fd, nullptr, nullptr);

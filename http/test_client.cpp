@@ -138,16 +138,23 @@ reply request(std::uint16_t port, const std::string& method, const std::string& 
   return c.exchange(method, target, body, headers);
 }
 
-std::uint16_t free_port() {
+int listen_loopback(std::uint16_t& port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::listen(fd, 8);
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+std::uint16_t free_port() {
+  std::uint16_t port = 0;
+  ::close(listen_loopback(port));
+  return port;
 }
 
 }  // namespace komentra::http::testing

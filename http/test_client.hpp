@@ -41,6 +41,9 @@ class connection {
   std::string buffer_;
 };
 
+/// A listening TCP socket on a free loopback port; returns the socket, sets `port`.
+int listen_loopback(std::uint16_t& port);
+
 /// A free TCP port on loopback (bound, read back, released), for a server a test starts.
 std::uint16_t free_port();
 

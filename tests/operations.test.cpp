@@ -66,15 +66,7 @@ struct fixed_responder {
   std::atomic<bool> stop{false};
 
   explicit fixed_responder(std::string answer) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd, 8);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
+    fd = client::listen_loopback(port);
     th = std::thread([this, answer] {
       while (!stop) {
         int c = ::accept(fd, nullptr, nullptr);
