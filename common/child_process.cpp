@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,8 +29,14 @@ child_process::child_process(std::string binary, std::vector<std::string> args,
   for (auto& [k, v] : env) envs.push_back(k + "=" + v);
   std::vector<std::string> argv{binary};
   argv.insert(argv.end(), args.begin(), args.end());
+  auto parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
+    // No orphans: a test binary killed by its watchdog or a crashed demo takes its servers
+    // with it. (Linux sends this when the thread that forked ends: start children from a
+    // thread that lives as long as they should.)
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);
     dup2(fds[1], STDOUT_FILENO);
     dup2(fds[1], STDERR_FILENO);
     std::vector<char*> a, e;

@@ -2,8 +2,9 @@
 /// Runs a program (komentra-sim for the demo; komentra and komentra-sim in tests) as a
 /// child process with a given environment, captures its output on a reader thread, and
 /// finds the port it listens on from its "listening on http://HOST:PORT" log line.
-/// Stops it with SIGTERM (or SIGKILL). The environment of the child is ours without
-/// KOMENTRA_* variables, plus `env`.
+/// Stops it with SIGTERM (or SIGKILL), and the child gets SIGTERM when the thread that
+/// started it ends, so none outlives a crashed parent. The environment of the child is ours
+/// without KOMENTRA_* variables, plus `env`.
 
 #include <sys/types.h>
 

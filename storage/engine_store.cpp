@@ -302,7 +302,10 @@ plan_result record_decision(pqxx::connection& c, const std::string& account_id,
   }
   if (decided_before) {
     res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
-    if (res.new_actions.empty()) return res;  // rolled back: the replay changes nothing
+    if (res.new_actions.empty()) {
+      res.already_processed = true;  // rolled back: the replay changes nothing
+      return res;
+    }
   }
   std::optional<std::int64_t> automation;
   if (d.automation_id > 0) automation = d.automation_id;

@@ -89,7 +89,8 @@ struct plan_result {
 /// A `replay` of a journal event that was decided before records nothing unless it plans
 /// an action the outbox does not have yet (its unique keys: one action per source, kind
 /// and automation, one private reply per comment); then the decision is recorded as for a
-/// new event. So nothing is sent twice, and replaying the same range again changes nothing.
+/// new event. So nothing is sent twice, and replaying the same range again changes nothing
+/// (such a replay reports already_processed, so it is not counted again either).
 /// A replayed event not decided yet is decided as usual.
 plan_result record_decision(pqxx::connection& c, const std::string& account_id,
                             std::int64_t journal_id, const protocol::webhook_event& ev,
