@@ -101,6 +101,21 @@ int run_cli(int argc, char** argv) {
   auto* show = cli.add_subcommand(
       "config", "Print the effective configuration (defaults, file, environment), secrets masked.");
 
+  // CLI11 would call an unknown command a missing one.
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-c" || arg == "--config") {
+      ++i;
+      continue;
+    }
+    if (arg.empty() || arg[0] == '-') continue;
+    bool known = false;
+    for (auto* sub : cli.get_subcommands({})) known = known || sub->get_name() == arg;
+    if (!known)
+      return startup_error("unknown command '" + arg +
+                           "'; the commands are serve, demo, migrate and config (see --help)");
+    break;
+  }
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -55,6 +55,10 @@ CAF_TEST(a malformed config file stops start up with its position) {
   CAF_CHECK(access((dir + "/var").c_str(), F_OK) != 0);  // nothing half-created
 }
 
+CAF_TEST(an unknown command is named as such) {
+  check_one_line(run({"frobnicate"}, {}), "unknown command 'frobnicate'");
+}
+
 CAF_TEST(an unknown config key stops start up naming the key) {
   auto dir = temp_dir();
   std::ofstream(dir + "/k.toml") << "[http]\nbody_limit = 1\n";
