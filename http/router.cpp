@@ -1,5 +1,8 @@
 #include "http/router.hpp"
 
+#include <atomic>
+#include <memory>
+
 namespace komentra::http {
 
 namespace {
@@ -44,11 +47,15 @@ void router::add(std::string method, std::string pattern, route_handler h) {
 
 namespace {
 
+// Only the first answer counts: a deadline that fires after the real answer (with_deadline)
+// calls respond again, and the server drops that second answer.
 responder observed(const request_observer& observer, std::string_view pattern,
                    const std::string& method, responder respond) {
   return [observer, pattern, method, start = std::chrono::steady_clock::now(),
+          answered = std::make_shared<std::atomic<bool>>(false),
           respond = std::move(respond)](response res) {
-    observer(pattern, method, res.status, std::chrono::steady_clock::now() - start);
+    if (!answered->exchange(true))
+      observer(pattern, method, res.status, std::chrono::steady_clock::now() - start);
     respond(std::move(res));
   };
 }

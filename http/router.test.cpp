@@ -57,3 +57,17 @@ CAF_TEST(the observer sees the route pattern and status of every answer) {
   CAF_CHECK_EQUAL(seen[1], "GET unmatched 404");
   CAF_CHECK_EQUAL(seen[2], "POST method_not_allowed 405");
 }
+
+CAF_TEST(the observer counts only the first answer of a request) {
+  // A deadline that fires after the real answer answers again; the server drops that one.
+  router r;
+  r.add("GET", "/slow", [](request&&, const path_params&, responder respond) {
+    respond(response::text(200, "ok"));
+    respond(response::text(503, "deadline"));
+  });
+  std::vector<int> seen;
+  r.observe([&](std::string_view, std::string_view, int status, auto) { seen.push_back(status); });
+  dispatch(r, "GET", "/slow");
+  CAF_REQUIRE_EQUAL(seen.size(), 1u);
+  CAF_CHECK_EQUAL(seen[0], 200);
+}
