@@ -7,6 +7,7 @@ function(komentra_test)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
-  add_test(NAME ${T_NAME} COMMAND ${T_NAME} -n -r ${T_TIMEOUT})
+  # -v 4: a failing binary's output (ctest --output-on-failure) shows every check with its line.
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME} -n -v 4 -r ${T_TIMEOUT})
   set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
 endfunction()
