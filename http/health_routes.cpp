@@ -21,15 +21,6 @@ response not_ready(std::string_view reason) {
 
 }  // namespace
 
-responder with_deadline(server& srv, std::chrono::milliseconds timeout, responder respond,
-                        response fallback) {
-  // The server's responder answers once; whichever of the two comes first wins.
-  srv.schedule(timeout, [respond, fallback = std::move(fallback)]() mutable {
-    respond(std::move(fallback));
-  });
-  return respond;
-}
-
 void add_health_routes(router& r, server& srv, storage::pool& db,
                        std::chrono::milliseconds deadline) {
   r.add("GET", "/healthz", [](request&&, const path_params&, responder respond) {
@@ -44,9 +35,9 @@ void add_health_routes(router& r, server& srv, storage::pool& db,
           int current = storage::current_schema_version(c);
           int missing = storage::missing_migrations(c);
           if (missing > 0 || current > storage::latest_schema_version())
-            return respond(not_ready(
-                "database schema is at version " + std::to_string(current) + " with " +
-                std::to_string(missing) + " migration(s) of this build missing (run komentra migrate)"));
+            return respond(not_ready("database schema is at version " + std::to_string(current) +
+                                     " with " + std::to_string(missing) +
+                                     " migration(s) of this build missing (run komentra migrate)"));
           json::writer w;
           w.begin_object().field("status", "ready").field("schema_version", current).end_object();
           respond(response::json(200, w.take()));

@@ -18,8 +18,4 @@ class server;
 void add_health_routes(router& r, server& srv, storage::pool& db,
                        std::chrono::milliseconds deadline);
 
-/// Wraps `respond` so that `fallback` is sent if nothing was answered within `timeout`.
-responder with_deadline(server& srv, std::chrono::milliseconds timeout, responder respond,
-                        response fallback);
-
 }  // namespace komentra::http

@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 
 #include "http/health_routes.hpp"
+#include "http/server.hpp"
 #include "storage/engine_store.hpp"
 #include "storage/pool.hpp"
 

@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include <atomic>
+
 #include <array>
 #include <mutex>
 #include <thread>
@@ -345,16 +347,42 @@ void server::stop(std::chrono::milliseconds grace) {
   s->threads.clear();
 }
 
-void server::schedule(std::chrono::milliseconds delay, std::function<void()> fn) {
+std::function<void()> server::schedule(std::chrono::milliseconds delay, std::function<void()> fn) {
   auto timer = std::make_shared<net::steady_timer>(impl_->ioc, delay);
   timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
     if (!ec) fn();
   });
+  // A timer is not thread-safe: its cancel runs on the io_context like its wait.
+  // The canceller may outlive the server (a late answer after shutdown): it holds neither.
+  std::weak_ptr<net::steady_timer> weak_timer = timer;
+  std::weak_ptr<impl> weak_server = impl_;
+  return [weak_timer, weak_server] {
+    if (auto srv = weak_server.lock())
+      net::post(srv->ioc, [weak_timer] {
+        if (auto t = weak_timer.lock()) t->cancel();
+      });
+  };
 }
 
 server_stats server::stats() const {
   return {impl_->open.load(), impl_->requests.load(), impl_->rejected.load(),
           impl_->body_too_large.load(), impl_->headers_too_large.load()};
+}
+
+responder with_deadline(server& srv, std::chrono::milliseconds timeout, responder respond,
+                        response fallback) {
+  // Whichever of the two comes first answers; the other does nothing. An answer in time
+  // cancels the timer, so a busy server does not keep one per request for the whole deadline.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto cancel =
+      srv.schedule(timeout, [respond, answered, fallback = std::move(fallback)]() mutable {
+        if (!answered->exchange(true)) respond(std::move(fallback));
+      });
+  return [respond, answered, cancel = std::move(cancel)](response res) {
+    if (answered->exchange(true)) return;
+    cancel();
+    respond(std::move(res));
+  };
 }
 
 }  // namespace komentra::http

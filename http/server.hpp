@@ -57,8 +57,9 @@ class server {
   server_stats stats() const;
 
   /// Runs `fn` on a server thread after `delay` (request deadlines). Not run if the
-  /// server stops first.
-  void schedule(std::chrono::milliseconds delay, std::function<void()> fn);
+  /// server stops first, or once the returned function (callable from any thread) was
+  /// called: a deadline met early releases its timer at once.
+  std::function<void()> schedule(std::chrono::milliseconds delay, std::function<void()> fn);
 
   struct impl;
 
@@ -69,5 +70,10 @@ class server {
 /// Checks that host:port can be bound right now (start-up fails early, before anything
 /// else is created). Returns an error message or empty.
 std::string probe_listen(const std::string& host, std::uint16_t port);
+
+/// Wraps `respond` so that `fallback` is sent if nothing was answered within `timeout`;
+/// whichever comes first answers, once.
+responder with_deadline(server& srv, std::chrono::milliseconds timeout, responder respond,
+                        response fallback);
 
 }  // namespace komentra::http

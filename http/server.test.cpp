@@ -1,6 +1,10 @@
 #define CAF_SUITE server
 #include <caf/test/unit_test.hpp>
 
+#include <vector>
+
+#include <mutex>
+
 #include <thread>
 
 #include "http/server.hpp"
@@ -113,6 +117,27 @@ CAF_TEST(connections past the limit are closed at once) {
   client::connection extra("127.0.0.1", srv->port());
   CAF_CHECK(extra.closed_by_peer(2000));
   CAF_CHECK_EQUAL(srv->stats().rejected_connections, 1u);
+}
+
+CAF_TEST(a deadline answers once whether the answer or the deadline comes first) {
+  start();
+  std::mutex m;
+  std::vector<int> seen;
+  auto record = [&](response res) {
+    std::lock_guard<std::mutex> lock(m);
+    seen.push_back(res.status);
+  };
+  auto fast =
+      with_deadline(*srv, std::chrono::milliseconds(50), record, response::text(503, "late"));
+  fast(response::text(200, "ok"));
+  auto slow =
+      with_deadline(*srv, std::chrono::milliseconds(50), record, response::text(503, "late"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  slow(response::text(200, "too late"));
+  std::lock_guard<std::mutex> lock(m);
+  CAF_REQUIRE_EQUAL(seen.size(), 2u);
+  CAF_CHECK_EQUAL(seen[0], 200);
+  CAF_CHECK_EQUAL(seen[1], 503);
 }
 
 CAF_TEST(a port in use is reported with what to do) {
