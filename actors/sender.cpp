@@ -50,9 +50,7 @@ send_result result_of(const send_job& job, const http::client_response& r, std::
   if (!r.ok()) {
     res.error = r.error;
   } else if (auto err = protocol::parse_graph_error(r.body)) {
-    res.error = "code " + std::to_string(err->code) +
-                (err->subcode ? "/" + std::to_string(err->subcode) : std::string()) + ": " +
-                err->message;
+    res.error = protocol::describe(*err);
   }
   auto usage =
       protocol::parse_usage(r.header("x-app-usage"), r.header("x-business-use-case-usage"));

@@ -91,7 +91,7 @@ void settle(refresher_ptr self, const std::string& id, const http::client_respon
   auto err = r.ok() ? protocol::parse_graph_error(r.body) : std::nullopt;
   auto cls = r.ok() ? protocol::classify(r.status, err) : protocol::outcome::transient;
   std::string detail = !r.ok() ? r.error
-                       : err   ? "code " + std::to_string(err->code) + ": " + err->message
+                       : err   ? protocol::describe(*err)
                                : "HTTP " + std::to_string(r.status);
   if (cls == protocol::outcome::token_invalid) {
     spdlog::warn("token refresher: account {}: Instagram refused to renew the token ({})", id,

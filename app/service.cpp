@@ -37,6 +37,11 @@ struct actor_config : caf::actor_system_config {
   }
 };
 
+// A listen failure names the key that sets the address.
+std::string listen_error(const std::string& err) {
+  return err + "; the address is listen (KOMENTRA_LISTEN)";
+}
+
 struct service::impl {
   config::settings cfg;
   database db;
@@ -62,8 +67,7 @@ struct service::impl {
           "delivery will be rejected with 401");
     // Fail on a busy port before anything (database, data directory) is created.
     if (port != 0)
-      if (auto err = http::probe_listen(host, port); !err.empty())
-        return err + "; the address is listen (KOMENTRA_LISTEN)";
+      if (auto err = http::probe_listen(host, port); !err.empty()) return listen_error(err);
     if (auto err = db.open(cfg); !err.empty()) return err;
     {
       auto conn = storage::connect(db.url());
@@ -145,8 +149,7 @@ struct service::impl {
           }
         },
         [](const std::string& err) { spdlog::warn("could not resume undecided events: {}", err); });
-    if (auto err = server->start(); !err.empty())
-      return err + "; the address is listen (KOMENTRA_LISTEN)";
+    if (auto err = server->start(); !err.empty()) return listen_error(err);
     spdlog::info("komentra listening on http://{}:{} (database: {})", host, server->port(),
                  db.embedded() ? "embedded PostgreSQL" : config::mask_database_url(db.url()));
     return {};

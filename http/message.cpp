@@ -92,4 +92,10 @@ response response::error(int status, std::string_view code, std::string_view mes
   return json(status, w.take());
 }
 
+response response::unavailable(std::string_view message, int retry_after_s) {
+  auto res = error(503, "unavailable", message);
+  res.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+  return res;
+}
+
 }  // namespace komentra::http

@@ -45,6 +45,8 @@ struct response {
   /// The same with a "field" member naming the request field that failed validation.
   static response error(int status, std::string_view code, std::string_view message,
                         std::string_view field);
+  /// 503 "unavailable" with Retry-After: try again later, nothing was done.
+  static response unavailable(std::string_view message, int retry_after_s);
 };
 
 /// Completes a request; call exactly once, from any thread.

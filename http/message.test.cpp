@@ -34,3 +34,13 @@ CAF_TEST(error responses use the documented json shape) {
   CAF_CHECK_EQUAL(res.status, 404);
   CAF_CHECK_EQUAL(res.body, R"({"error":{"code":"not_found","message":"no \"such\" thing"}})");
 }
+
+CAF_TEST(unavailable is a 503 error with retry after) {
+  auto res = response::unavailable("the database queue is full", 30);
+  CAF_CHECK_EQUAL(res.status, 503);
+  CAF_CHECK_EQUAL(res.body,
+                  R"({"error":{"code":"unavailable","message":"the database queue is full"}})");
+  CAF_REQUIRE_EQUAL(res.headers.size(), 1u);
+  CAF_CHECK_EQUAL(res.headers[0].first, "Retry-After");
+  CAF_CHECK_EQUAL(res.headers[0].second, "30");
+}

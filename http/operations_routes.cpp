@@ -36,12 +36,6 @@ response unauthorized() {
   return res;
 }
 
-response unavailable(std::string_view reason) {
-  auto res = response::error(503, "unavailable", reason);
-  res.headers.emplace_back("Retry-After", "5");
-  return res;
-}
-
 // Asks the router and completes from the answer.
 void ask(const operations_context& ctx, responder respond,
          std::function<response(std::string)> to_response, caf::message request) {
@@ -49,7 +43,7 @@ void ask(const operations_context& ctx, responder respond,
       *ctx.actors, ctx.router, ms::seconds(4), std::move(request),
       [respond, to_response](std::string s) { respond(to_response(std::move(s))); },
       [respond](std::string err) {
-        respond(unavailable("the account actors did not answer: " + err));
+        respond(response::unavailable("the account actors did not answer: " + err, 5));
       });
 }
 
@@ -195,8 +189,8 @@ void replay(const operations_context& ctx, const request& req, const std::string
         w.end_object();
         respond(response::json(202, w.take()));
       },
-      [respond](const std::string& reason) { respond(unavailable(reason)); });
-  if (!queued) respond(unavailable("the database queue is full"));
+      [respond](const std::string& reason) { respond(response::unavailable(reason, 5)); });
+  if (!queued) respond(response::unavailable("the database queue is full", 5));
 }
 
 // Sends Meta's verification GET, without browser headers, as Meta does.
@@ -217,7 +211,7 @@ void webhook_check(const operations_context& ctx, const request& req, responder 
     return respond(verdict(false,
                            "meta.verify_token is not set (KOMENTRA_META_VERIFY_TOKEN); "
                            "Meta's verification needs it"));
-  if (!ctx.graph) return respond(unavailable("no HTTP client"));
+  if (!ctx.graph) return respond(response::unavailable("no HTTP client", 5));
   std::uint32_t n = 0;
   for (unsigned char b : crypto::random_bytes(4)) n = n << 8 | b;
   auto challenge = std::to_string(100000000 + n % 900000000);  // nine digits, as Meta sends
@@ -272,7 +266,7 @@ void add_operations_routes(router& r, operations_context ctx) {
         return respond(unauthorized());
       }
       respond = with_deadline(*shared->srv, admin_deadline, respond,
-                              unavailable("no answer within the deadline"));
+                              response::unavailable("no answer within the deadline", 5));
       handle(*shared, req, p, std::move(respond));
     };
   };

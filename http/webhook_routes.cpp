@@ -20,12 +20,6 @@ namespace {
 
 constexpr const char* path = "/webhooks/instagram";
 
-response retry_later(std::string_view reason, int seconds) {
-  auto res = response::error(503, "unavailable", reason);
-  res.headers.emplace_back("Retry-After", std::to_string(seconds));
-  return res;
-}
-
 bool plain_challenge(const std::string& s) {
   // Echoing anything else back would be a reflected-content risk; Meta sends digits.
   return !s.empty() && s.size() <= 128 &&
@@ -89,11 +83,12 @@ void add_webhook_routes(router& r, server& srv, actors::journal_handle journal,
           respond(std::move(res));
         };
         respond = with_deadline(srv, shared->commit_deadline, respond,
-                                retry_later("the database did not confirm in time", 30));
+                                response::unavailable("the database did not confirm in time", 30));
         actors::journal_request jr;
         jr.delivery = {id, std::move(req.body), std::move(parsed.events)};
         jr.done = [respond, id, count](actors::journal_outcome out) {
-          if (!out.stored) return respond(retry_later("events not stored: " + out.error, 30));
+          if (!out.stored)
+            return respond(response::unavailable("events not stored: " + out.error, 30));
           json::writer w;
           w.begin_object().field("delivery", id).field("events", static_cast<std::int64_t>(count));
           w.field("stored", static_cast<std::int64_t>(out.new_events));
@@ -102,7 +97,7 @@ void add_webhook_routes(router& r, server& srv, actors::journal_handle journal,
         };
         if (!journal.submit(std::move(jr))) {
           spdlog::warn("delivery {}: refused: the journal queue is full", id);
-          respond(retry_later("too many deliveries waiting to be stored", 5));
+          respond(response::unavailable("too many deliveries waiting to be stored", 5));
         }
       });
 }

@@ -272,6 +272,11 @@ std::optional<bool> parse_follows(std::string_view body) {
   return v;
 }
 
+std::string describe(const graph_error& e) {
+  return "code " + std::to_string(e.code) +
+         (e.subcode ? "/" + std::to_string(e.subcode) : std::string()) + ": " + e.message;
+}
+
 std::optional<access_token> parse_access_token(std::string_view body) {
   simdjson::padded_string buf;
   od::parser parser;

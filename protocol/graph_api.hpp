@@ -65,6 +65,9 @@ struct graph_error {
 /// The {"error":{...}} object of a Graph answer; nullopt when the body is not one.
 std::optional<graph_error> parse_graph_error(std::string_view body);
 
+/// "code 190/463: <message>", for logs and recorded errors.
+std::string describe(const graph_error& e);
+
 enum class outcome {
   ok,
   transient,         ///< retry with backoff (1, 2, 1200, 5xx without an error object)

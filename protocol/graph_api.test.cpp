@@ -160,3 +160,13 @@ CAF_TEST(a refresh target carries the grant type and the escaped token) {
       refresh_token_target("IGAA+a/b=="),
       "/refresh_access_token?grant_type=ig_refresh_token&access_token=IGAA%2Ba%2Fb%3D%3D");
 }
+
+CAF_TEST(an error is described with its code subcode and message) {
+  graph_error e;
+  e.code = 190;
+  e.subcode = 463;
+  e.message = "Error validating access token: Session has expired";
+  CAF_CHECK_EQUAL(describe(e), "code 190/463: Error validating access token: Session has expired");
+  e.subcode = 0;
+  CAF_CHECK_EQUAL(describe(e), "code 190: Error validating access token: Session has expired");
+}

@@ -122,12 +122,6 @@ bool convert(od::value v, jvalue& out, int depth, std::string& err) {
   return err = "unexpected JSON value", false;
 }
 
-response unavailable(std::string_view why) {
-  auto res = response::error(503, "unavailable", why);
-  res.headers.emplace_back("Retry-After", "5");
-  return res;
-}
-
 int role_rank(std::string_view role) {
   return role == "owner" ? 3 : role == "admin" ? 2 : role == "member" ? 1 : 0;
 }
@@ -439,9 +433,9 @@ void run_db(api_context& ctx, responder respond,
       },
       [respond](const std::string& reason) {
         spdlog::warn("api: database unavailable: {}", reason);
-        respond(unavailable("the database is unavailable"));
+        respond(response::unavailable("the database is unavailable", 5));
       });
-  if (!queued) respond(unavailable("the database queue is full"));
+  if (!queued) respond(response::unavailable("the database queue is full", 5));
 }
 
 void add(router& r, api_context& ctx, std::string method, std::string pattern, access level,
@@ -451,7 +445,7 @@ void add(router& r, api_context& ctx, std::string method, std::string pattern, a
       method, pattern,
       [&ctx, level, prepare, write](request&& req, const path_params& params, responder respond) {
         respond = with_deadline(ctx.srv, std::chrono::seconds(15), respond,
-                                unavailable("the request did not finish within 15 s"));
+                                response::unavailable("the request did not finish within 15 s", 5));
         caller c;
         c.params = params;
         c.ip = req.remote_address;
