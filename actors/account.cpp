@@ -84,6 +84,11 @@ struct account_state {
 
 using account_ptr = caf::stateful_actor<account_state>*;
 
+// A journal event to decide (after a restart, or fetched again after a spill).
+stored_event from_journal(storage::journal_entry& e) {
+  return {e.journal_id, std::move(e.delivery_id), std::move(e.event)};
+}
+
 void sync_gauges(account_state& st) {
   st.waiting_gauge.set(static_cast<std::int64_t>(st.waiting.size()));
   st.in_flight_gauge.set(st.in_flight);
@@ -498,8 +503,7 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
         // Journal events not yet decided come first (they are older); duplicates of
         // queued live events are dropped by the journal's processed mark.
         std::deque<stored_event> replay;
-        for (auto& e : snap->unprocessed)
-          replay.push_back({e.journal_id, std::move(e.delivery_id), std::move(e.event)});
+        for (auto& e : snap->unprocessed) replay.push_back(from_journal(e));
         if (snap->unprocessed.size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
         for (auto& e : st.waiting) replay.push_back(std::move(e));
         st.waiting = std::move(replay);
@@ -531,8 +535,7 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
       [=](more_atom, journal_batch_ptr& batch) {
         auto& st = self->state;
         if (batch->size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
-        for (auto& e : *batch)
-          st.waiting.push_back({e.journal_id, std::move(e.delivery_id), std::move(e.event)});
+        for (auto& e : *batch) st.waiting.push_back(from_journal(e));
         process_next(self);
       },
       [=](dbfail_atom, const std::string& what, const std::string& reason) {

@@ -200,8 +200,8 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
     a.token_problem = "no access token stored (reconnect the account)";
   } else {
     pqxx::binarystring sealed(row["token_ciphertext"]);
-    auto key = crypto::from_hex(token_key_hex);
-    if (!key || key->size() != 32) {
+    auto key = token_key(token_key_hex);
+    if (!key) {
       a.token_problem = "token_key is not configured (KOMENTRA_TOKEN_KEY)";
     } else if (auto token = crypto::aes256gcm_open(*key, sealed.str(), account_id)) {
       a.token = std::move(*token);
@@ -492,12 +492,24 @@ std::vector<std::string> accounts_with_unprocessed(pqxx::connection& c) {
   return out;
 }
 
+sealed_token seal_token(const std::string& token_key_hex, const std::string& token,
+                        const std::string& account_id) {
+  auto key = crypto::from_hex(token_key_hex).value_or("");
+  return {crypto::to_hex(crypto::aes256gcm_seal(key, token, account_id)), crypto::key_id(key)};
+}
+
+std::optional<std::string> token_key(const std::string& token_key_hex) {
+  auto key = crypto::from_hex(token_key_hex);
+  if (!key || key->size() != 32) return std::nullopt;
+  return key;
+}
+
 std::vector<token_due> tokens_due(pqxx::connection& c, const std::string& token_key_hex,
                                   std::chrono::seconds refresh_after,
                                   std::chrono::seconds expiry_margin, std::size_t limit) {
   std::vector<token_due> out;
-  auto key = crypto::from_hex(token_key_hex);
-  if (!key || key->size() != 32) return out;
+  auto key = token_key(token_key_hex);
+  if (!key) return out;
   pqxx::read_transaction tx(c);
   for (auto const& r : prepared(
            tx,
@@ -521,8 +533,7 @@ std::vector<token_due> tokens_due(pqxx::connection& c, const std::string& token_
 void store_refreshed_token(pqxx::connection& c, const std::string& account_id,
                            const std::string& token, const std::string& token_key_hex,
                            std::int64_t expires_in_s) {
-  auto key = crypto::from_hex(token_key_hex).value_or("");
-  auto sealed = crypto::to_hex(crypto::aes256gcm_seal(key, token, account_id));
+  auto sealed = seal_token(token_key_hex, token, account_id);
   pqxx::work tx(c);
   // A disconnect meanwhile removed the token: the renewed one is not stored either.
   prepared(
@@ -532,7 +543,7 @@ void store_refreshed_token(pqxx::connection& c, const std::string& account_id,
       "   ELSE token_expires_at END,"
       " token_refreshed_at = now(), updated_at = now()"
       " WHERE id = $1 AND token_ciphertext IS NOT NULL",
-      account_id, sealed, crypto::key_id(key), static_cast<double>(expires_in_s));
+      account_id, sealed.ciphertext_hex, sealed.key_id, static_cast<double>(expires_in_s));
   tx.commit();
 }
 

@@ -122,6 +122,18 @@ void reschedule(pqxx::connection& c, std::int64_t id, std::int64_t not_before_ms
 void set_account_status(pqxx::connection& c, const std::string& account_id,
                         const std::string& status, const std::string& reason);
 
+/// Access tokens at rest: AES-256-GCM under token_key (64 hex digits) with the account id
+/// as associated data, so a ciphertext cannot be moved to another account; key_id names
+/// the key so keys can rotate.
+struct sealed_token {
+  std::string ciphertext_hex;
+  std::string key_id;
+};
+sealed_token seal_token(const std::string& token_key_hex, const std::string& token,
+                        const std::string& account_id);
+/// The 32-byte key of token_key; nullopt when it is not 64 hex digits.
+std::optional<std::string> token_key(const std::string& token_key_hex);
+
 /// An access token the refresher should renew now.
 struct token_due {
   std::string account_id;

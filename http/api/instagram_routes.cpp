@@ -12,6 +12,7 @@
 #include "http/api/support.hpp"
 #include "http/client.hpp"
 #include "protocol/graph_api.hpp"
+#include "storage/engine_store.hpp"
 
 namespace komentra::http::api {
 
@@ -160,13 +161,11 @@ struct connection_flow : std::enable_shared_from_this<connection_flow> {
 
   void store() {
     auto self = shared_from_this();
-    auto key = crypto::from_hex(ctx.cfg.str("token_key")).value_or("");
-    auto sealed = crypto::to_hex(crypto::aes256gcm_seal(key, long_token, account_id));
-    auto key_id = crypto::key_id(key);
+    auto sealed = storage::seal_token(ctx.cfg.str("token_key"), long_token, account_id);
     auto on_commit = std::make_shared<bool>(false);
     run_db(
         ctx, respond,
-        [self, sealed, key_id, on_commit](pqxx::work& w) -> std::optional<response> {
+        [self, sealed, on_commit](pqxx::work& w) -> std::optional<response> {
           auto other = w.exec_params("SELECT workspace_id, status FROM ig_accounts WHERE id = $1",
                                      self->account_id);
           if (!other.empty() && other[0][0].as<std::int64_t>() != self->workspace_id &&
@@ -189,8 +188,9 @@ struct connection_flow : std::enable_shared_from_this<connection_flow> {
               "make_interval(secs => $7), token_refreshed_at = now(), status = $8, "
               "status_reason = $9, updated_at = now()",
               self->account_id, self->workspace_id, self->username,
-              self->account_type.empty() ? std::nullopt : std::optional(self->account_type), sealed,
-              key_id, static_cast<double>(self->expires_in), status, reason);
+              self->account_type.empty() ? std::nullopt : std::optional(self->account_type),
+              sealed.ciphertext_hex, sealed.key_id, static_cast<double>(self->expires_in), status,
+              reason);
           *on_commit = true;
           json::writer out;
           out.begin_object().key("account").begin_object();
@@ -346,7 +346,7 @@ void add_instagram_routes(router& r, api_context& ctx) {
           if (acc[0].is_null())
             return response::error(409, "account_disconnected",
                                    "this account has no token; connect it again");
-          auto key = crypto::from_hex(ctx.cfg.str("token_key")).value_or("");
+          auto key = storage::token_key(ctx.cfg.str("token_key")).value_or("");
           auto token = crypto::aes256gcm_open(key, *crypto::from_hex(acc[0].as<std::string>()), id);
           if (!token)
             return response::error(
