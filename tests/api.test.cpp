@@ -258,6 +258,10 @@ CAF_TEST(requests are validated and cookie writes need the csrf header) {
   CAF_CHECK_EQUAL(field(r.body, "field"), "email");
   r = call("POST", "/api/v1/auth/signup", R"({"email":"a@b.example","password":"1234567890"})");
   CAF_CHECK_EQUAL(field(r.body, "field"), "password");
+  // A NUL cannot be stored: refused, not cut short or a 500.
+  r = call("PATCH", "/api/v1/me", R"({"name":"Va\u0000l"})", cookie);
+  CAF_CHECK_EQUAL(r.status, 400);
+  CAF_CHECK(r.body.find("U+0000") != std::string::npos);
   CAF_CHECK_EQUAL(call("PATCH", "/api/v1/me", R"({"name":"Val"})", cookie).status, 200);
 }
 

@@ -58,6 +58,8 @@ bool convert_object(od::object o, jvalue& out, int depth, std::string& err) {
   for (auto field : o) {
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return err = simdjson::error_message(e), false;
+    if (key.find('\0') != std::string_view::npos)
+      return err = "strings must not contain U+0000 (NUL)", false;
     jvalue child;
     od::value fv;
     if (auto e = field.value().get(fv)) return err = simdjson::error_message(e), false;
@@ -104,6 +106,9 @@ bool convert(od::value v, jvalue& out, int depth, std::string& err) {
       out.k = jvalue::kind::string;
       std::string_view s;
       if (auto e = v.get_string().get(s)) return err = simdjson::error_message(e), false;
+      // PostgreSQL text cannot hold NUL: it would fail the request or cut the value short.
+      if (s.find('\0') != std::string_view::npos)
+        return err = "strings must not contain U+0000 (NUL)", false;
       out.text = std::string(s);
       return true;
     }
