@@ -87,6 +87,20 @@ void call(sender_ptr self, const std::shared_ptr<engine_context>& ctx, attempt a
   });
 }
 
+// Reads the comment's replies; the verify handler sends only if ours is not there.
+void verify(sender_ptr self, const std::shared_ptr<engine_context>& ctx, attempt a) {
+  auto path = a.job.row.path + "?fields=id,text,from";
+  auto req = request_of(a.job, "GET", path, "", ctx->settings.call_timeout);
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  ++ctx->counters->graph_calls;
+  a.started = steady::now();
+  ctx->graph->send(std::move(req), [me, a](http::client_response v) mutable {
+    caf::anon_send(
+        me, verify_atom::value,
+        std::make_shared<std::pair<attempt, http::client_response>>(std::move(a), std::move(v)));
+  });
+}
+
 void retry_later(sender_ptr self, const std::shared_ptr<engine_context>& ctx, attempt a) {
   auto base = ctx->settings.retry_base.count() << std::min(a.tries - 1, 10);
   std::uniform_int_distribution<long> jitter(0, base / 2 + 1);
@@ -111,7 +125,10 @@ namespace {
 caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) {
   return {
       [=](send_atom, send_job& job) {
-        call(self, ctx, attempt{std::move(job), 1});
+        bool check = job.row.verify_first && job.row.kind == "public_reply";
+        attempt a{std::move(job), 1};
+        if (check) return verify(self, ctx, std::move(a));
+        call(self, ctx, std::move(a));
       },
       [=](send_atom, attempt_ptr& a) {
         ++a->tries;
@@ -134,20 +151,7 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
             !is_read &&
             (r.ok() ? protocol::outcome_may_have_happened(r.status, err) : r.request_sent);
         if (may_have_happened) {
-          if (row.kind == "public_reply") {
-            // Read the comment's replies: retry only if ours is not there.
-            auto path = row.path + "?fields=id,text,from";
-            auto req = request_of(a.job, "GET", path, "", ctx->settings.call_timeout);
-            caf::actor me = caf::actor_cast<caf::actor>(self);
-            ++ctx->counters->graph_calls;
-            a.started = steady::now();
-            ctx->graph->send(std::move(req), [me, a](http::client_response v) mutable {
-              caf::anon_send(me, verify_atom::value,
-                             std::make_shared<std::pair<attempt, http::client_response>>(
-                                 std::move(a), std::move(v)));
-            });
-            return;
-          }
+          if (row.kind == "public_reply") return verify(self, ctx, std::move(a));
           spdlog::warn("account {}: delivery {}: {} {} outcome unknown ({}); not retried",
                        a.job.account_id, row.delivery_id, row.kind, row.id,
                        r.ok() ? "transient error" : r.error);

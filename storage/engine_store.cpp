@@ -95,13 +95,15 @@ outbox_row read_outbox(const pqxx::row& r) {
   o.state = r["state"].as<std::string>();
   o.attempts = r["attempts"].as<int>();
   o.not_before_ms = r["not_before_ms"].as<std::int64_t>(0);
+  o.verify_first = r["interrupted"].as<bool>(false);
   return o;
 }
 
 constexpr const char* outbox_columns =
     "id, kind, automation_id, source_key, recipient_id, request->>'method' AS method,"
     " request->>'path' AS path, request->>'body' AS body, state, attempts,"
-    " (extract(epoch FROM not_before) * 1000)::bigint AS not_before_ms";
+    " (extract(epoch FROM not_before) * 1000)::bigint AS not_before_ms,"
+    " coalesce(last_error = 'interrupted while in flight', false) AS interrupted";
 
 std::string request_json(const rules::planned_action& a) {
   json::writer w;
@@ -218,9 +220,12 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
     return snap;
   }
   // A crash between "in flight" and the answer leaves the outcome unknown (invariant 4).
+  // A public reply can be checked by reading the comment's replies, so it waits again and
+  // the sender reads before it writes; other actions stay unknown and are never resent.
   prepared(tx,
-           "UPDATE outbox SET state = 'unknown', last_error = 'interrupted while in flight',"
-           " updated_at = now() WHERE account_id = $1 AND state = 'in_flight'",
+           "UPDATE outbox SET state = CASE WHEN kind = 'public_reply' THEN 'pending'"
+           " ELSE 'unknown' END, last_error = 'interrupted while in flight', updated_at = now()"
+           " WHERE account_id = $1 AND state = 'in_flight'",
            account_id);
   for (auto const& r : prepared(tx,
                                 std::string("SELECT ") + outbox_columns +
@@ -366,9 +371,11 @@ plan_result record_actions(pqxx::connection& c, const std::string& account_id,
 
 void mark_in_flight(pqxx::connection& c, std::int64_t id) {
   pqxx::work tx(c);
+  // Pool jobs of one actor can run out of order: the call's result may already have
+  // recorded the row as sent (or failed) when this runs, and must not be undone.
   prepared(tx,
            "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = now()"
-           " WHERE id = $1",
+           " WHERE id = $1 AND state = 'pending'",
            id);
   tx.commit();
 }
