@@ -543,7 +543,7 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
         spdlog::warn("account {}: database error ({}): {}", st.id, what, reason);
         // The database being away is not this account's fault: wait and try again. The
         // journal keeps the events meanwhile; an outbox update that failed leaves its
-        // row in flight, which the next load turns into 'unknown' (never resent).
+        // row in flight, which the next load reads back before anything is resent.
         if (what == "load") {
           self->delayed_send(self, std::chrono::seconds(1), reload_atom::value);
         } else if (what == "plan" && st.current) {

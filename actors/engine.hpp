@@ -73,6 +73,9 @@ struct engine_settings {
   int max_send_attempts = 5;
   std::chrono::milliseconds retry_base{500};
   std::chrono::milliseconds call_timeout{10000};
+  /// Before a write whose answer was lost is read back: a write slower than call_timeout
+  /// may still land, and a read made before it would send it a second time.
+  std::chrono::milliseconds verify_delay{10000};
   int crash_limit = 3;  ///< restarts allowed within crash_window
   std::chrono::seconds crash_window{60};
   std::size_t senders = 2;

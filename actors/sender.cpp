@@ -1,6 +1,8 @@
 // The sender: performs Graph API calls for account actors over the shared HTTP client,
 // retries transient failures with exponential backoff and jitter, and never repeats a
-// write whose outcome is unknown until a read shows it did not happen (invariant 4).
+// write whose outcome is unknown until a read shows it did not happen (invariant 4): the
+// read waits engine.verify_delay_ms first, because a write slower than the call's
+// deadline may still land, and a read made before it would have it sent twice.
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -15,12 +17,14 @@ namespace komentra::actors {
 namespace {
 
 using verify_atom = caf::atom_constant<caf::atom("verify")>;
+using checked_atom = caf::atom_constant<caf::atom("checked")>;
 
 using steady = std::chrono::steady_clock;
 
 struct attempt {
   send_job job;
-  int tries = 0;
+  int tries = 0;                 ///< writes made
+  int checks = 0;                ///< read-backs made
   steady::time_point started{};  ///< of the call in progress
 };
 
@@ -87,25 +91,45 @@ void call(sender_ptr self, const std::shared_ptr<engine_context>& ctx, attempt a
   });
 }
 
-// Reads the comment's replies; the verify handler sends only if ours is not there.
+std::optional<protocol::write_check> check_of(const attempt& a) {
+  if (a.job.row.method == "GET") return std::nullopt;
+  return protocol::check_for_write(a.job.row.path, a.job.row.body, a.job.row.recipient_id);
+}
+
+// Reads whether the write happened; the checked handler writes again only if it did not.
+// A write that is its own check (a private reply) is sent again at once.
 void verify(sender_ptr self, const std::shared_ptr<engine_context>& ctx, attempt a) {
-  auto path = a.job.row.path + "?fields=id,text,from";
-  auto req = request_of(a.job, "GET", path, "", ctx->settings.call_timeout);
+  auto check = check_of(a);
+  if (check->how == protocol::write_check::method::send_again) {
+    ++a.tries;
+    return call(self, ctx, std::move(a));
+  }
+  auto req = request_of(a.job, "GET", check->path, "", ctx->settings.call_timeout);
   caf::actor me = caf::actor_cast<caf::actor>(self);
   ++ctx->counters->graph_calls;
+  ++a.checks;
   a.started = steady::now();
   ctx->graph->send(std::move(req), [me, a](http::client_response v) mutable {
     caf::anon_send(
-        me, verify_atom::value,
+        me, checked_atom::value,
         std::make_shared<std::pair<attempt, http::client_response>>(std::move(a), std::move(v)));
   });
 }
 
-void retry_later(sender_ptr self, const std::shared_ptr<engine_context>& ctx, attempt a) {
-  auto base = ctx->settings.retry_base.count() << std::min(a.tries - 1, 10);
+std::chrono::milliseconds backoff(sender_ptr self, const std::shared_ptr<engine_context>& ctx,
+                                  int n) {
+  auto base = ctx->settings.retry_base.count() << std::min(n - 1, 10);
   std::uniform_int_distribution<long> jitter(0, base / 2 + 1);
-  auto delay = std::chrono::milliseconds(base + jitter(self->state.rng));
+  return std::chrono::milliseconds(base + jitter(self->state.rng));
+}
+
+void retry_later(sender_ptr self, const std::shared_ptr<engine_context>& ctx, attempt a) {
+  auto delay = backoff(self, ctx, a.tries);
   self->delayed_send(self, delay, send_atom::value, std::make_shared<attempt>(std::move(a)));
+}
+
+void verify_later(sender_ptr self, std::chrono::milliseconds delay, attempt a) {
+  self->delayed_send(self, delay, verify_atom::value, std::make_shared<attempt>(std::move(a)));
 }
 
 }  // namespace
@@ -125,15 +149,22 @@ namespace {
 caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) {
   return {
       [=](send_atom, send_job& job) {
-        bool check = job.row.verify_first && job.row.kind == "public_reply";
         attempt a{std::move(job), 1};
-        if (check) return verify(self, ctx, std::move(a));
+        // A write cut off in flight by a crash is read back first (after the same wait);
+        // one that cannot be read back stays unknown. A read is simply made again.
+        if (a.job.row.verify_first && a.job.row.method != "GET") {
+          if (check_of(a)) return verify_later(self, ctx->settings.verify_delay, std::move(a));
+          http::client_response none;
+          none.error = "interrupted while in flight";
+          return report(a.job, result_of(a.job, none, "unknown"));
+        }
         call(self, ctx, std::move(a));
       },
       [=](send_atom, attempt_ptr& a) {
         ++a->tries;
         call(self, ctx, std::move(*a));
       },
+      [=](verify_atom, attempt_ptr& a) { verify(self, ctx, std::move(*a)); },
       [=](done_atom, done_ptr& d) {
         auto& [a, r] = *d;
         auto& row = a.job.row;
@@ -146,12 +177,14 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
         if (cls != protocol::outcome::transient) {
           return report(a.job, result_of(a.job, r, protocol::to_string(cls)));
         }
-        bool is_read = row.method == "GET";
         bool may_have_happened =
-            !is_read &&
+            row.method != "GET" &&
             (r.ok() ? protocol::outcome_may_have_happened(r.status, err) : r.request_sent);
         if (may_have_happened) {
-          if (row.kind == "public_reply") return verify(self, ctx, std::move(a));
+          auto check = check_of(a);
+          bool resend_left = a.tries < ctx->settings.max_send_attempts;
+          if (check && (resend_left || check->how != protocol::write_check::method::send_again))
+            return verify_later(self, ctx->settings.verify_delay, std::move(a));
           spdlog::warn("account {}: delivery {}: {} {} outcome unknown ({}); not retried",
                        a.job.account_id, row.delivery_id, row.kind, row.id,
                        r.ok() ? "transient error" : r.error);
@@ -161,7 +194,7 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
           return report(a.job, result_of(a.job, r, "transient"));
         retry_later(self, ctx, std::move(a));
       },
-      [=](verify_atom, done_ptr& d) {
+      [=](checked_atom, done_ptr& d) {
         auto& [a, v] = *d;
         metrics::graph_call("verify",
                             !v.ok()           ? "transport_error"
@@ -169,10 +202,16 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
                                               : "error",
                             seconds_since(a.started));
         if (!v.ok() || v.status != 200) {
-          // Cannot tell: leave it unknown rather than risk a second public reply.
+          // Cannot tell yet: read again later; only after the last read leave it unknown
+          // rather than risk a second copy.
+          if (a.checks < ctx->settings.max_send_attempts)
+            return verify_later(self, backoff(self, ctx, a.checks), std::move(a));
+          spdlog::warn("account {}: delivery {}: {} {} outcome unknown (read-back failed: {})",
+                       a.job.account_id, a.job.row.delivery_id, a.job.row.kind, a.job.row.id,
+                       v.ok() ? "HTTP " + std::to_string(v.status) : v.error);
           return report(a.job, result_of(a.job, v, "unknown"));
         }
-        if (protocol::replies_contain(v.body, a.job.row.body)) {
+        if (protocol::check_finds(*check_of(a), v.body, a.job.row.body, a.job.row.recipient_id)) {
           auto res = result_of(a.job, v, "ok");
           res.result_id = "verified";
           return report(a.job, std::move(res));

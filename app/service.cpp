@@ -174,6 +174,7 @@ struct service::impl {
     s.max_send_attempts = static_cast<int>(cfg.integer("engine.max_send_attempts"));
     s.retry_base = ms::milliseconds(cfg.integer("engine.retry_base_ms"));
     s.call_timeout = ms::milliseconds(cfg.integer("engine.graph_timeout_ms"));
+    s.verify_delay = ms::milliseconds(cfg.integer("engine.verify_delay_ms"));
     s.crash_limit = static_cast<int>(cfg.integer("engine.crash_limit"));
     s.crash_window = std::chrono::seconds(cfg.integer("engine.crash_window_s"));
     s.senders = static_cast<std::size_t>(cfg.integer("engine.senders"));

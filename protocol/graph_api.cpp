@@ -234,16 +234,96 @@ std::string result_id(std::string_view body) {
   return mid.empty() ? string_field(root, "id") : mid;
 }
 
-bool replies_contain(std::string_view listing, std::string_view request_body) {
-  std::string wanted;
-  {
-    simdjson::padded_string buf;
-    od::parser parser;
-    od::document doc;
-    od::object root;
-    if (!parse_doc(request_body, buf, parser, doc) || doc.get_object().get(root)) return false;
-    wanted = string_field(root, "message");
+namespace {
+
+bool ends_with(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
+
+// The text a write carries: a public reply's "message"; a DM's message.text, or the text
+// of its button template.
+std::string written_text(std::string_view request_body) {
+  simdjson::padded_string buf;
+  od::parser parser;
+  od::document doc;
+  od::object root, message, payload;
+  if (!parse_doc(request_body, buf, parser, doc) || doc.get_object().get(root)) return {};
+  auto field = root.find_field_unordered("message");
+  std::string_view text;
+  if (!field.get_string().get(text)) return std::string(text);
+  if (field.get_object().get(message)) return {};
+  if (!message.find_field_unordered("text").get_string().get(text)) return std::string(text);
+  if (message.find_field_unordered("attachment")
+          .find_field_unordered("payload")
+          .get_object()
+          .get(payload))
+    return {};
+  return string_field(payload, "text");
+}
+
+// recipient.comment_id of a message body: set for a private reply.
+std::string comment_recipient(std::string_view body) {
+  simdjson::padded_string buf;
+  od::parser parser;
+  od::document doc;
+  std::string_view id;
+  if (!parse_doc(body, buf, parser, doc) ||
+      doc.find_field_unordered("recipient").find_field_unordered("comment_id").get_string().get(id))
+    return {};
+  return std::string(id);
+}
+
+// {"data":[{"text":...},...]}: the comment's replies.
+bool replies_hold(od::array data, const std::string& wanted) {
+  for (auto item : data) {
+    od::object reply;
+    if (item.get_object().get(reply)) continue;
+    if (string_field(reply, "text") == wanted) return true;
   }
+  return false;
+}
+
+// {"data":[{"id":...,"messages":{"data":[{"message":...,"from":{"id":...}},...]}}]}
+bool conversations_hold(od::array data, const std::string& wanted, std::string_view recipient) {
+  for (auto conversation : data) {
+    od::array messages;
+    if (conversation.find_field_unordered("messages")
+            .find_field_unordered("data")
+            .get_array()
+            .get(messages))
+      continue;
+    for (auto item : messages) {
+      od::object message;
+      if (item.get_object().get(message)) continue;
+      if (string_field(message, "message") != wanted) continue;
+      std::string_view from;
+      if (message.find_field_unordered("from").find_field_unordered("id").get_string().get(from) ||
+          from != recipient)
+        return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<write_check> check_for_write(std::string_view path, std::string_view body,
+                                           std::string_view recipient_igsid) {
+  using m = write_check::method;
+  if (ends_with(path, "/replies"))
+    return write_check{m::read_replies, std::string(path) + "?fields=id,text,from"};
+  if (!ends_with(path, "/messages")) return std::nullopt;
+  if (!comment_recipient(body).empty()) return write_check{m::send_again, {}};
+  if (recipient_igsid.empty()) return std::nullopt;
+  return write_check{m::read_conversation, std::string(path.substr(0, path.size() - 9)) +
+                                               "/conversations?platform=instagram&user_id=" +
+                                               url::encode(recipient_igsid) +
+                                               "&fields=messages%7Bmessage%2Cfrom%7D"};
+}
+
+bool check_finds(const write_check& check, std::string_view listing, std::string_view request_body,
+                 std::string_view recipient_igsid) {
+  auto wanted = written_text(request_body);
   if (wanted.empty()) return false;
   simdjson::padded_string buf;
   od::parser parser;
@@ -253,12 +333,9 @@ bool replies_contain(std::string_view listing, std::string_view request_body) {
   if (!parse_doc(listing, buf, parser, doc) || doc.get_object().get(root) ||
       root.find_field_unordered("data").get_array().get(data))
     return false;
-  for (auto item : data) {
-    od::object reply;
-    if (item.get_object().get(reply)) continue;
-    if (string_field(reply, "text") == wanted) return true;
-  }
-  return false;
+  return check.how == write_check::method::read_replies
+             ? replies_hold(data, wanted)
+             : conversations_hold(data, wanted, recipient_igsid);
 }
 
 std::optional<bool> parse_follows(std::string_view body) {

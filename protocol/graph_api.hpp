@@ -102,10 +102,29 @@ usage parse_usage(std::string_view app_usage, std::string_view business_usage);
 /// The id a send or reply answered: message_id (messages) or id (replies); empty if none.
 std::string result_id(std::string_view body);
 
-/// Whether a replies listing ({"data":[{"text":...},...]}) holds a reply with the text of
-/// the public reply `request_body` ({"message": text}). Decides whether an unknown-outcome
-/// public reply happened.
-bool replies_contain(std::string_view listing, std::string_view request_body);
+/// How to learn whether a write whose answer was lost (a time-out, code 1 or 2, a 5xx, a
+/// dropped connection) happened after all. A public reply is looked for in the comment's
+/// replies. A private reply is simply sent again: Meta allows one per comment (§3) and
+/// refuses a second (10/2534025, classified already_replied). A DM is looked for in the 20
+/// latest messages of the conversation with its recipient (Conversations API, §4; the
+/// listing's shape is practice, unverified), by its text (a button template's text), so
+/// an earlier DM with the same text counts as this one: a lost copy is preferred to a
+/// second one.
+struct write_check {
+  enum class method { read_replies, read_conversation, send_again };
+  method how = method::read_replies;
+  std::string path;  ///< the GET target, query included (empty for send_again)
+};
+
+/// The check for a write to `path` with `body`, addressed to `recipient_igsid` (the
+/// commenter for a public or private reply); nullopt for writes that cannot be checked.
+std::optional<write_check> check_for_write(std::string_view path, std::string_view body,
+                                           std::string_view recipient_igsid);
+
+/// Whether `listing` (the answer of a read check's GET) holds the write `request_body`; a
+/// message counts only when it is not from `recipient_igsid` (not the user's own words).
+bool check_finds(const write_check& check, std::string_view listing, std::string_view request_body,
+                 std::string_view recipient_igsid);
 
 /// is_user_follow_business from a profile answer; nullopt when absent.
 std::optional<bool> parse_follows(std::string_view body);

@@ -133,11 +133,59 @@ CAF_TEST(result ids come from message id or id) {
   CAF_CHECK(!parse_follows(R"({"id":"1"})"));
 }
 
-CAF_TEST(a replies listing is searched for the decoded reply text) {
-  CAF_CHECK(replies_contain(R"({"data":[{"id":"1","text":"pre\u00e7o \/ ok"}]})",
-                            R"({"message":"preço / ok"})"));
-  CAF_CHECK(!replies_contain(R"({"data":[{"id":"1","text":"other"}]})", R"({"message":"mine"})"));
-  CAF_CHECK(!replies_contain("garbage", R"({"message":"mine"})"));
+CAF_TEST(a public reply is checked in the comment replies by its decoded text) {
+  auto check = check_for_write("/v25.0/17900000000000001/replies", R"({"message":"preço / ok"})",
+                               "9000000000000001");
+  CAF_REQUIRE(check.has_value());
+  CAF_CHECK_EQUAL(check->path, "/v25.0/17900000000000001/replies?fields=id,text,from");
+  CAF_CHECK(check_finds(*check, R"({"data":[{"id":"1","text":"pre\u00e7o \/ ok"}]})",
+                        R"({"message":"preço / ok"})", "9000000000000001"));
+  CAF_CHECK(!check_finds(*check, R"({"data":[{"id":"1","text":"other"}]})", R"({"message":"mine"})",
+                         "9000000000000001"));
+  CAF_CHECK(!check_finds(*check, "garbage", R"({"message":"mine"})", "9000000000000001"));
+}
+
+CAF_TEST(a dm is checked in the conversation with its recipient) {
+  auto check = check_for_write("/v25.0/17841400000000001/messages",
+                               R"({"recipient":{"id":"9000000000000001"},"message":{"text":"x"}})",
+                               "9000000000000001");
+  CAF_REQUIRE(check.has_value());
+  CAF_CHECK_EQUAL(check->path,
+                  "/v25.0/17841400000000001/conversations?platform=instagram"
+                  "&user_id=9000000000000001&fields=messages%7Bmessage%2Cfrom%7D");
+  // Newest first, as the Conversations API lists them; the user's own words do not count.
+  auto listing = R"({"data":[{"id":"aWdfZAG1","messages":{"data":[
+      {"id":"m3","message":"LINK","from":{"id":"9000000000000001","username":"user_a"}},
+      {"id":"m2","message":"Here is the link \ud83d\udc47","from":{"id":"17841400000000001"}}]}}]})";
+  // A text DM and a button template are found by their text.
+  CAF_CHECK(check_finds(
+      *check, listing,
+      R"({"recipient":{"id":"9000000000000001"},"message":{"text":"Here is the link 👇"}})",
+      "9000000000000001"));
+  CAF_CHECK(check_finds(
+      *check, listing,
+      R"({"recipient":{"id":"9000000000000001"},"message":{"attachment":{"type":"template","payload":{"template_type":"button","text":"Here is the link 👇","buttons":[]}}}})",
+      "9000000000000001"));
+  CAF_CHECK(!check_finds(*check, listing,
+                         R"({"recipient":{"id":"9000000000000001"},"message":{"text":"LINK"}})",
+                         "9000000000000001"));
+  CAF_CHECK(!check_finds(*check, R"({"data":[]})",
+                         R"({"recipient":{"id":"9000000000000001"},"message":{"text":"x"}})",
+                         "9000000000000001"));
+  CAF_CHECK(!check_for_write("/v25.0/17841400000000001/messages",
+                             R"({"recipient":{"id":""},"message":{"text":"x"}})", ""));
+  CAF_CHECK(!check_for_write("/v25.0/9000000000000001?fields=is_user_follow_business", "", "9"));
+}
+
+CAF_TEST(a private reply is checked by sending it again) {
+  // Meta refuses a second private reply to one comment, so the send is its own check.
+  auto check = check_for_write(
+      "/v25.0/17841400000000001/messages",
+      R"({"recipient":{"comment_id":"17900000000000001"},"message":{"text":"Here you go"}})",
+      "9000000000000001");
+  CAF_REQUIRE(check.has_value());
+  CAF_CHECK(check->how == write_check::method::send_again);
+  CAF_CHECK(check->path.empty());
 }
 
 CAF_TEST(a long lived token answer gives the token and its lifetime) {

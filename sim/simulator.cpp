@@ -189,7 +189,7 @@ struct account_rec {
   std::string id, username, name, self_igsid, app_scoped_id;
   std::vector<std::string> subscribed_fields;
   std::vector<std::string> media_ids;
-  std::deque<time_point> buc_calls, send_calls, private_replies;
+  std::deque<time_point> buc_calls, send_calls, private_replies, conversation_calls;
   std::int64_t followers = 1280;
 };
 
@@ -218,6 +218,7 @@ struct comment_rec {
 struct message_rec {
   std::uint64_t seq = 0;
   std::string mid, account_id, user_id, kind, text, comment_id, json;
+  std::string listed_text;  ///< "message" in conversation listings (a template's text)
   bool outbound = false;
   time_point at;
 };
@@ -604,6 +605,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
   http::response graph_post(call_ctx& c, auth_result& auth);
   http::response graph_delete(call_ctx& c, auth_result& auth);
   http::response send_message(call_ctx& c, account_rec& acct);
+  http::response conversations(call_ctx& c, account_rec& acct);
   std::optional<graph_error> validate_message(simdjson::dom::element msg);
   void write_media(meta_writer& w, const media_rec& m, const std::vector<std::string>& fields);
   void write_comment(meta_writer& w, const comment_rec& c, const std::vector<std::string>& fields);
@@ -1090,6 +1092,7 @@ http::response simulator::impl::graph_get(call_ctx& c, auth_result& auth) {
       write_media(w, media.at(id), fields);
     });
   }
+  if (me && segs.size() == 2 && segs[1] == "conversations") return conversations(c, acct);
   if (me && segs.size() == 2 && segs[1] == "subscribed_apps") {
     meta_writer w;
     w.begin_object().key("data").begin_array();
@@ -1176,6 +1179,7 @@ http::response simulator::impl::graph_post(call_ctx& c, auth_result& auth) {
   auto node = segs[0];
   bool me = node == "me" || node == acct.id;
   if (me && segs.size() == 2 && segs[1] == "messages") return send_message(c, acct);
+  if (me && segs.size() == 2 && segs[1] == "conversations") return conversations(c, acct);
   if (me && segs.size() == 2 && segs[1] == "subscribed_apps") {
     auto it = c.params.find("subscribed_fields");
     if (it == c.params.end() || it->second.empty())
@@ -1431,6 +1435,9 @@ http::response simulator::impl::send_message(call_ctx& c, account_rec& acct) {
   }
   auto& rec =
       record_message(acct.id, user->id, true, comment ? "private_reply" : kind, text, message_json);
+  rec.listed_text = text;
+  if (auto a = member(msg, "attachment"); a && text.empty())
+    if (auto p = member(*a, "payload")) rec.listed_text = str_of(*p, "text").value_or("");
   if (comment) {
     comment->private_reply_mid = rec.mid;
     rec.comment_id = comment->id;
@@ -1453,6 +1460,41 @@ http::response simulator::impl::send_message(call_ctx& c, account_rec& acct) {
   meta_writer w;
   w.begin_object().field("recipient_id", user->id).field("message_id", mid).end_object();
   return ok_json(w.take());
+}
+
+// The Conversations API (fact sheet §4): one conversation per user, its 20 latest
+// messages newest first, with id, message, from and created_time whatever fields ask for
+// (the nested field syntax is not parsed).
+http::response simulator::impl::conversations(call_ctx& c, account_rec& acct) {
+  if (c.params["platform"] != "instagram")
+    return error_response(invalid_param("Param platform must be instagram"));
+  auto t = now();
+  prune(acct.conversation_calls, t - 1s);
+  if (acct.conversation_calls.size() >= 2) return error_response(standard_error(613));
+  acct.conversation_calls.push_back(t);
+  auto only = c.params["user_id"];
+  std::vector<std::string> users_seen;
+  for (auto it = messages.rbegin(); it != messages.rend(); ++it)
+    if (it->account_id == acct.id && (only.empty() || it->user_id == only) &&
+        std::find(users_seen.begin(), users_seen.end(), it->user_id) == users_seen.end())
+      users_seen.push_back(it->user_id);
+  return list_page(c, users_seen, [&](meta_writer& w, const std::string& user_id) {
+    w.begin_object().field("id", crypto::base64url_encode("conv:" + acct.id + ":" + user_id));
+    w.key("messages").begin_object().key("data").begin_array();
+    int n = 0;
+    for (auto it = messages.rbegin(); it != messages.rend() && n < 20; ++it) {
+      if (it->account_id != acct.id || it->user_id != user_id) continue;
+      ++n;
+      auto from_id = it->outbound ? acct.id : user_id;
+      auto from_name = it->outbound           ? acct.username
+                       : users.count(user_id) ? users.at(user_id).username
+                                              : "";
+      w.begin_object().field("id", it->mid).field("created_time", iso_time(it->at));
+      w.key("from").begin_object().field("id", from_id).field("username", from_name).end_object();
+      w.field("message", it->outbound ? it->listed_text : it->text).end_object();
+    }
+    w.end_array().end_object().end_object();
+  });
 }
 
 // ---- control API -----------------------------------------------------------------------------

@@ -307,6 +307,31 @@ CAF_TEST(a second private reply to one comment gets the meta error) {
   CAF_CHECK(jget(second.body, "/error/fbtrace_id") != "<missing>");
 }
 
+CAF_TEST(the conversation lists the latest messages newest first with their sender) {
+  auto id = comment("LINK");
+  CAF_REQUIRE_EQUAL(private_reply(id, "First").status, 200);
+  ctl("/_sim/messages",
+      R"({"account_id":")" + account + R"(","user_id":")" + user + R"(","text":"thanks"})");
+  CAF_REQUIRE_EQUAL(
+      dm(R"({"attachment":{"type":"template","payload":{"template_type":"button","text":"Your link","buttons":[{"type":"web_url","url":"https://a.example/","title":"Open"}]}}})")
+          .status,
+      200);
+  auto r = graph("GET", "/me/conversations?platform=instagram&user_id=" + user +
+                            "&fields=messages%7Bmessage%2Cfrom%7D");
+  CAF_REQUIRE_EQUAL(r.status, 200);
+  CAF_CHECK_EQUAL(jget(r.body, "/data/0/messages/data/0/message"), "Your link");
+  CAF_CHECK_EQUAL(jget(r.body, "/data/0/messages/data/0/from/id"), account);
+  CAF_CHECK_EQUAL(jget(r.body, "/data/0/messages/data/1/message"), "thanks");
+  CAF_CHECK_EQUAL(jget(r.body, "/data/0/messages/data/1/from/id"), user);
+  CAF_CHECK_EQUAL(jget(r.body, "/data/0/messages/data/2/message"), "First");
+  CAF_CHECK_EQUAL(jget(r.body, "/data/1"), "<missing>");
+  // Without platform=instagram Meta refuses; over 2 calls/s per account it throttles.
+  CAF_CHECK_EQUAL(jget(graph("GET", "/me/conversations").body, "/error/code"), "100");
+  graph("GET", "/me/conversations?platform=instagram");
+  CAF_CHECK_EQUAL(jget(graph("GET", "/me/conversations?platform=instagram").body, "/error/code"),
+                  "613");
+}
+
 CAF_TEST(a private reply sends an echo with is_echo) {
   auto id = comment("LINK");
   hook.wait_for(1);

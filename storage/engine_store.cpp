@@ -220,12 +220,11 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
     return snap;
   }
   // A crash between "in flight" and the answer leaves the outcome unknown (invariant 4).
-  // A public reply can be checked by reading the comment's replies, so it waits again and
-  // the sender reads before it writes; other actions stay unknown and are never resent.
+  // Such rows wait again, marked interrupted: the sender reads back (the comment's
+  // replies, the conversation) before it writes, and leaves unknown what it cannot read.
   prepared(tx,
-           "UPDATE outbox SET state = CASE WHEN kind = 'public_reply' THEN 'pending'"
-           " ELSE 'unknown' END, last_error = 'interrupted while in flight', updated_at = now()"
-           " WHERE account_id = $1 AND state = 'in_flight'",
+           "UPDATE outbox SET state = 'pending', last_error = 'interrupted while in flight',"
+           " updated_at = now() WHERE account_id = $1 AND state = 'in_flight'",
            account_id);
   for (auto const& r : prepared(tx,
                                 std::string("SELECT ") + outbox_columns +

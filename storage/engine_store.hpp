@@ -46,7 +46,7 @@ struct outbox_row {
   int attempts = 0;
   std::int64_t not_before_ms = 0;
   std::string delivery_id;  ///< webhook delivery that planned it, for logs (not stored)
-  /// A public reply interrupted in flight: read the comment's replies before sending.
+  /// Interrupted in flight by a crash: the sender reads back before it writes again.
   bool verify_first = false;
 };
 

@@ -62,6 +62,7 @@ void e2e_harness::start_komentra() {
       {"KOMENTRA_OAUTH_BASE_URL", "http://127.0.0.1:" + std::to_string(sim_port_)},
       {"KOMENTRA_TOKEN_KEY", token_key},
       {"KOMENTRA_ENGINE_RETRY_BASE_MS", "100"},
+      {"KOMENTRA_ENGINE_VERIFY_DELAY_MS", "300"},
       {"KOMENTRA_LOG_LEVEL", "debug"}};
   for (auto& [k, v] : env_) env[k] = v;
   komentra_ = std::make_unique<child_process>(binary_path("KOMENTRA_BINARY"),
