@@ -107,6 +107,30 @@ void db(account_ptr self, Job job, std::string what = "update") {
   if (!queued) caf::anon_send(me, dbfail_atom::value, what, std::string("database queue full"));
 }
 
+// Runs a write in a transaction it may share with other accounts' writes (group commit:
+// one commit for many small writes). `job(tx, me)` returns what to do after the commit,
+// typically a message to this actor; a failure comes back as for db().
+template <class Job>
+void write(account_ptr self, Job job, std::string what = "update") {
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  auto& st = self->state;
+  bool queued = st.ctx->db->submit_in_transaction(
+      [me, job](pqxx::work& tx) mutable -> storage::pool::after_commit { return job(tx, me); },
+      [me, what](const std::string& reason) {
+        caf::anon_send(me, dbfail_atom::value, what, reason);
+      });
+  if (!queued) caf::anon_send(me, dbfail_atom::value, what, std::string("database queue full"));
+}
+
+// A write with nothing to do after its commit.
+template <class Job>
+void write_only(account_ptr self, Job job) {
+  write(self, [job](pqxx::work& tx, caf::actor) mutable -> storage::pool::after_commit {
+    job(tx);
+    return {};
+  });
+}
+
 void process_next(account_ptr self);
 void dispatch(account_ptr self, storage::outbox_row row, bool already_counted);
 
@@ -181,7 +205,7 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
       // not-before time, which survives a restart.
       auto id = row.id;
       auto at = now + wait;
-      db(self, [id, at](pqxx::connection& c, caf::actor) { storage::reschedule(c, id, at, ""); });
+      write_only(self, [id, at](pqxx::work& tx) { storage::reschedule(tx, id, at, ""); });
     }
     row.not_before_ms = now + wait;
     st.queued.push_back(std::move(row));
@@ -192,7 +216,7 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
   take_budget(st, row.kind);
   if (!in_flight_already) {
     auto id = row.id;
-    db(self, [id](pqxx::connection& c, caf::actor) { storage::mark_in_flight(c, id); });
+    write_only(self, [id](pqxx::work& tx) { storage::mark_in_flight(tx, id); });
   }
   send_now(self, std::move(row));
 }
@@ -285,16 +309,17 @@ void decide_next(account_ptr self) {
   st.current = ev;
   auto evp = std::make_shared<stored_event>(std::move(ev));
   auto id = st.id;
-  db(
+  write(
       self,
-      [id, evp, d, reserved](pqxx::connection& c, caf::actor me) {
+      [id, evp, d, reserved](pqxx::work& tx, caf::actor me) -> storage::pool::after_commit {
         auto res = std::make_shared<storage::plan_result>(storage::record_decision(
-            c, id, evp->journal_id, evp->event, *d, *reserved, evp->replay));
-        caf::anon_send(
-            me, planned_atom::value,
-            std::make_shared<
-                std::tuple<stored_event, rules::decision, storage::plan_result, std::vector<bool>>>(
-                *evp, *d, *res, *reserved));
+            tx, id, evp->journal_id, evp->event, *d, *reserved, evp->replay));
+        return [me, evp, d, res, reserved] {
+          caf::anon_send(
+              me, planned_atom::value,
+              std::make_shared<std::tuple<stored_event, rules::decision, storage::plan_result,
+                                          std::vector<bool>>>(*evp, *d, *res, *reserved));
+        };
       },
       "plan");
 }
@@ -353,15 +378,12 @@ void handle_result(account_ptr self, send_result& r) {
       ++counters->dms;
     auto result_id = r.result_id;
     if (row.kind != "follow_check") {
-      db(self, [row, result_id](pqxx::connection& c, caf::actor) {
-        storage::mark_sent(c, row, result_id);
-      });
+      write_only(self,
+                 [row, result_id](pqxx::work& tx) { storage::mark_sent(tx, row, result_id); });
       return;
     }
     // A follow check answered: the link, a re-prompt, or nothing.
-    db(self, [row, result_id](pqxx::connection& c, caf::actor) {
-      storage::mark_sent(c, row, result_id);
-    });
+    write_only(self, [row, result_id](pqxx::work& tx) { storage::mark_sent(tx, row, result_id); });
     auto follows = protocol::parse_follows(r.body);
     auto* a = st.rules.find(row.automation_id);
     if (!a) return;
@@ -370,15 +392,15 @@ void handle_result(account_ptr self, send_result& r) {
     auto automation = *a;
     auto info = st.info;
     auto seed = thread_rng()();
-    db(self, [=](pqxx::connection& c, caf::actor me) {
+    write(self, [=](pqxx::work& tx, caf::actor me) -> storage::pool::after_commit {
       int prompts =
-          storage::bump_follow_prompts(c, id, row.recipient_id, automation.id, comment, follows);
+          storage::bump_follow_prompts(tx, id, row.recipient_id, automation.id, comment, follows);
       std::mt19937_64 rng(seed);
       auto actions = rules::after_follow_check(info, automation, row.recipient_id, comment, follows,
                                                prompts, rng);
       auto res =
-          std::make_shared<storage::plan_result>(storage::record_actions(c, id, actions, false));
-      caf::anon_send(me, planned_atom::value, res);
+          std::make_shared<storage::plan_result>(storage::record_actions(tx, id, actions, false));
+      return [me, res] { caf::anon_send(me, planned_atom::value, res); };
     });
     return;
   }
@@ -389,8 +411,8 @@ void handle_result(account_ptr self, send_result& r) {
       ++counters->actions_failed;
     ++st.failed;
     auto error = r.error;
-    db(self, [row, state, error, analytics](pqxx::connection& c, caf::actor) {
-      storage::mark_final(c, row, state, error, analytics);
+    write_only(self, [row, state, error, analytics](pqxx::work& tx) {
+      storage::mark_final(tx, row, state, error, analytics);
     });
   };
   auto prefix =
@@ -406,9 +428,9 @@ void handle_result(account_ptr self, send_result& r) {
     auto id = st.id;
     spdlog::warn("account {}: throttled by Meta ({}); sends paused for {} s", id, r.error,
                  pause_ms / 1000);
-    db(self, [id, until, row](pqxx::connection& c, caf::actor) {
-      storage::set_throttled_until(c, id, until);
-      storage::reschedule(c, row.id, until, "throttled");
+    write_only(self, [id, until, row](pqxx::work& tx) {
+      storage::set_throttled_until(tx, id, until);
+      storage::reschedule(tx, row.id, until, "throttled");
     });
     row.not_before_ms = until;
     st.queued.push_back(row);
@@ -490,12 +512,10 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
           for (auto& e : snap->unprocessed) ids.push_back(e.journal_id);
           st.waiting.clear();
           st.ph = phase::gone;
-          self->state.ctx->db->submit(
-              [ids](pqxx::connection& c) {
-                for (auto j : ids)
-                  if (j > 0) storage::mark_processed(c, j);
-              },
-              {});
+          write_only(self, [ids](pqxx::work& tx) {
+            for (auto j : ids)
+              if (j > 0) storage::mark_processed(tx, j);
+          });
           self->quit();
           return;
         }

@@ -79,7 +79,8 @@ struct service::impl {
     }
     pool = std::make_unique<storage::pool>(
         storage::pool_options{db.url(), static_cast<std::size_t>(cfg.integer("database.pool_size")),
-                              static_cast<std::size_t>(cfg.integer("database.queue_limit"))});
+                              static_cast<std::size_t>(cfg.integer("database.queue_limit")),
+                              static_cast<std::size_t>(cfg.integer("database.batch_max_jobs"))});
 
     http::server_options opts;
     opts.host = host;

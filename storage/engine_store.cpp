@@ -285,12 +285,10 @@ std::vector<journal_entry> load_unprocessed(pqxx::connection& c, const std::stri
                account_id, static_cast<std::int64_t>(limit)));
 }
 
-plan_result record_decision(pqxx::connection& c, const std::string& account_id,
-                            std::int64_t journal_id, const protocol::webhook_event& ev,
-                            const rules::decision& d, const std::vector<bool>& send_now,
-                            bool replay) {
+plan_result record_decision(pqxx::work& tx, const std::string& account_id, std::int64_t journal_id,
+                            const protocol::webhook_event& ev, const rules::decision& d,
+                            const std::vector<bool>& send_now, bool replay) {
   plan_result res;
-  pqxx::work tx(c);
   bool decided_before = false;
   if (journal_id > 0) {
     auto upd = prepared(
@@ -299,7 +297,7 @@ plan_result record_decision(pqxx::connection& c, const std::string& account_id,
     if (upd.affected_rows() == 0) {
       if (!replay) {
         res.already_processed = true;
-        return res;  // rolled back
+        return res;  // nothing written
       }
       decided_before = true;
     }
@@ -307,7 +305,7 @@ plan_result record_decision(pqxx::connection& c, const std::string& account_id,
   if (decided_before) {
     res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
     if (res.new_actions.empty()) {
-      res.already_processed = true;  // rolled back: the replay changes nothing
+      res.already_processed = true;  // nothing written: the replay changes nothing
       return res;
     }
   }
@@ -354,33 +352,27 @@ plan_result record_decision(pqxx::connection& c, const std::string& account_id,
                " SELECT $1, $2, $3, $4 FROM automations WHERE id = $3 AND follow_gate"
                " ON CONFLICT DO NOTHING",
                account_id, ev.sender_id, a.automation_id, a.source_key);
-  tx.commit();
   return res;
 }
 
-plan_result record_actions(pqxx::connection& c, const std::string& account_id,
+plan_result record_actions(pqxx::work& tx, const std::string& account_id,
                            const std::vector<rules::planned_action>& actions, bool send_now) {
   plan_result res;
-  pqxx::work tx(c);
   res.new_actions =
       insert_actions(tx, account_id, actions, std::vector<bool>(actions.size(), send_now));
-  tx.commit();
   return res;
 }
 
-void mark_in_flight(pqxx::connection& c, std::int64_t id) {
-  pqxx::work tx(c);
+void mark_in_flight(pqxx::work& tx, std::int64_t id) {
   // Pool jobs of one actor can run out of order: the call's result may already have
   // recorded the row as sent (or failed) when this runs, and must not be undone.
   prepared(tx,
            "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = now()"
            " WHERE id = $1 AND state = 'pending'",
            id);
-  tx.commit();
 }
 
-void mark_sent(pqxx::connection& c, const outbox_row& row, const std::string& result_id) {
-  pqxx::work tx(c);
+void mark_sent(pqxx::work& tx, const outbox_row& row, const std::string& result_id) {
   json::writer w;
   w.begin_object().field("id", result_id).end_object();
   prepared(
@@ -389,12 +381,10 @@ void mark_sent(pqxx::connection& c, const outbox_row& row, const std::string& re
       " WHERE id = $1",
       row.id, w.take());
   count(tx, row.automation_id, sent_metric(row.kind));
-  tx.commit();
 }
 
-void mark_final(pqxx::connection& c, const outbox_row& row, const std::string& state,
+void mark_final(pqxx::work& tx, const outbox_row& row, const std::string& state,
                 const std::string& error, const std::string& analytics_outcome) {
-  pqxx::work tx(c);
   // A success recorded earlier is never downgraded by a late error (BR-09).
   prepared(tx,
            "UPDATE outbox SET state = $2, last_error = $3, updated_at = now()"
@@ -409,17 +399,14 @@ void mark_final(pqxx::connection& c, const outbox_row& row, const std::string& s
              row.id, automation, analytics_outcome);
     count(tx, row.automation_id, analytics_outcome);
   }
-  tx.commit();
 }
 
-void reschedule(pqxx::connection& c, std::int64_t id, std::int64_t not_before_ms,
+void reschedule(pqxx::work& tx, std::int64_t id, std::int64_t not_before_ms,
                 const std::string& error) {
-  pqxx::work tx(c);
   prepared(tx,
            "UPDATE outbox SET state = 'pending', not_before = to_timestamp($2 / 1000.0),"
            " last_error = NULLIF($3, ''), updated_at = now() WHERE id = $1 AND state <> 'sent'",
            id, not_before_ms, error);
-  tx.commit();
 }
 
 void set_account_status(pqxx::connection& c, const std::string& account_id,
@@ -444,18 +431,14 @@ void set_account_status(pqxx::connection& c, const std::string& account_id,
   tx.commit();
 }
 
-void set_throttled_until(pqxx::connection& c, const std::string& account_id,
-                         std::int64_t until_ms) {
-  pqxx::work tx(c);
+void set_throttled_until(pqxx::work& tx, const std::string& account_id, std::int64_t until_ms) {
   prepared(tx, "UPDATE ig_accounts SET throttled_until = to_timestamp($2 / 1000.0) WHERE id = $1",
            account_id, until_ms);
-  tx.commit();
 }
 
-int bump_follow_prompts(pqxx::connection& c, const std::string& account_id,
-                        const std::string& igsid, std::int64_t automation_id,
-                        const std::string& source_key, std::optional<bool> follows) {
-  pqxx::work tx(c);
+int bump_follow_prompts(pqxx::work& tx, const std::string& account_id, const std::string& igsid,
+                        std::int64_t automation_id, const std::string& source_key,
+                        std::optional<bool> follows) {
   auto r = prepared(
       tx,
       "INSERT INTO follow_gates (account_id, igsid, automation_id, source_key) VALUES ($1, $2, $3, "
@@ -466,16 +449,13 @@ int bump_follow_prompts(pqxx::connection& c, const std::string& account_id,
   if (follows)
     prepared(tx, "UPDATE contacts SET is_following = $3 WHERE account_id = $1 AND igsid = $2",
              account_id, igsid, *follows);
-  tx.commit();
   return r[0][0].as<int>();
 }
 
-void mark_processed(pqxx::connection& c, std::int64_t journal_id) {
-  pqxx::work tx(c);
+void mark_processed(pqxx::work& tx, std::int64_t journal_id) {
   prepared(tx,
            "UPDATE journal_events SET processed_at = now() WHERE id = $1 AND processed_at IS NULL",
            journal_id);
-  tx.commit();
 }
 
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <pqxx/connection>
+#include <pqxx/transaction>
 
 #include "protocol/webhook_event.hpp"
 #include "rules/automation.hpp"
@@ -84,6 +85,9 @@ struct plan_result {
   std::vector<outbox_row> new_actions;  ///< actions inserted now (not duplicates)
 };
 
+/// The writes below run inside the caller's transaction (which other jobs may share, see
+/// storage::pool) and never commit or abort it; nothing they skip needs undoing.
+///
 /// Records the decision for one event and inserts its actions into the outbox, in one
 /// transaction. `journal_id` 0 means the decision does not come from a journal event
 /// (a follow-check result). Actions whose index is in `send_now` are inserted in_flight.
@@ -94,10 +98,9 @@ struct plan_result {
 /// new event. So nothing is sent twice, and replaying the same range again changes nothing
 /// (such a replay reports already_processed, so it is not counted again either).
 /// A replayed event not decided yet is decided as usual.
-plan_result record_decision(pqxx::connection& c, const std::string& account_id,
-                            std::int64_t journal_id, const protocol::webhook_event& ev,
-                            const rules::decision& d, const std::vector<bool>& send_now,
-                            bool replay = false);
+plan_result record_decision(pqxx::work& tx, const std::string& account_id, std::int64_t journal_id,
+                            const protocol::webhook_event& ev, const rules::decision& d,
+                            const std::vector<bool>& send_now, bool replay = false);
 
 /// Journal events of an account received in [from, to) (timestamps PostgreSQL parses,
 /// e.g. ISO 8601), oldest first, at most `limit`; decided or not.
@@ -106,17 +109,17 @@ std::vector<journal_entry> load_journal_range(pqxx::connection& c, const std::st
                                               std::size_t limit);
 
 /// Inserts follow-up actions (follow-gate results) for an account.
-plan_result record_actions(pqxx::connection& c, const std::string& account_id,
+plan_result record_actions(pqxx::work& tx, const std::string& account_id,
                            const std::vector<rules::planned_action>& actions, bool send_now);
 
 /// Outbox transitions; each also counts the action's daily analytics metric when sent.
-void mark_in_flight(pqxx::connection& c, std::int64_t id);
-void mark_sent(pqxx::connection& c, const outbox_row& row, const std::string& result_id);
+void mark_in_flight(pqxx::work& tx, std::int64_t id);
+void mark_sent(pqxx::work& tx, const outbox_row& row, const std::string& result_id);
 /// failed (permanent), unknown (outcome unknown), cancelled. `analytics_outcome` (e.g.
 /// "dm_failed:user_unavailable") is recorded as a decision and a daily metric.
-void mark_final(pqxx::connection& c, const outbox_row& row, const std::string& state,
+void mark_final(pqxx::work& tx, const outbox_row& row, const std::string& state,
                 const std::string& error, const std::string& analytics_outcome);
-void reschedule(pqxx::connection& c, std::int64_t id, std::int64_t not_before_ms,
+void reschedule(pqxx::work& tx, std::int64_t id, std::int64_t not_before_ms,
                 const std::string& error);
 
 /// Sets the account's status (reauth_required, faulted, active) with a reason; any status
@@ -159,15 +162,15 @@ void store_refreshed_token(pqxx::connection& c, const std::string& account_id,
 std::vector<std::string> accounts_with_expired_tokens(pqxx::connection& c);
 
 /// Remembers that the account is throttled until then (survives restarts).
-void set_throttled_until(pqxx::connection& c, const std::string& account_id, std::int64_t until_ms);
+void set_throttled_until(pqxx::work& tx, const std::string& account_id, std::int64_t until_ms);
 
 /// Follow gate bookkeeping: how many prompts the user got; increments and returns it.
-int bump_follow_prompts(pqxx::connection& c, const std::string& account_id,
-                        const std::string& igsid, std::int64_t automation_id,
-                        const std::string& source_key, std::optional<bool> follows);
+int bump_follow_prompts(pqxx::work& tx, const std::string& account_id, const std::string& igsid,
+                        std::int64_t automation_id, const std::string& source_key,
+                        std::optional<bool> follows);
 
 /// Marks a journal event decided without a decision row (events of unknown accounts).
-void mark_processed(pqxx::connection& c, std::int64_t journal_id);
+void mark_processed(pqxx::work& tx, std::int64_t journal_id);
 
 /// Counts a click on a tracked link; returns where it redirects (nullopt: unknown token).
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token);

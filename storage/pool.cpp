@@ -23,14 +23,53 @@ pool::~pool() {
   for (auto& t : threads_) t.join();
 }
 
-bool pool::submit(job j, failure fail) {
+bool pool::enqueue(task t) {
   {
     std::lock_guard<std::mutex> lock(mtx_);
     if (stopping_ || queue_.size() >= opts_.queue_limit) return false;
-    queue_.push_back({std::move(j), std::move(fail)});
+    queue_.push_back(std::move(t));
   }
   cv_.notify_one();
   return true;
+}
+
+bool pool::submit(job j, failure fail) {
+  return enqueue({std::move(j), {}, std::move(fail)});
+}
+
+bool pool::submit_in_transaction(tx_job j, failure fail) {
+  return enqueue({{}, std::move(j), std::move(fail)});
+}
+
+std::string pool::run_together(pqxx::connection& conn, std::vector<task>& tasks) {
+  std::vector<after_commit> after;
+  after.reserve(tasks.size());
+  try {
+    pqxx::work tx(conn);
+    for (auto& t : tasks) after.push_back(t.in_tx(tx));
+    tx.commit();
+  } catch (const pqxx::broken_connection&) {
+    throw;  // every job fails; their actors try again
+  } catch (const pqxx::in_doubt_error&) {
+    throw;  // the commit may have happened: running the jobs again here could repeat them
+  } catch (const std::exception& e) {
+    if (tasks.size() == 1) return e.what();
+    for (auto& t : tasks) {
+      std::vector<task> alone{std::move(t)};
+      std::string err;
+      try {
+        err = run_together(conn, alone);
+      } catch (const std::exception& lost) {
+        err = std::string("database unreachable: ") + lost.what();
+      }
+      if (!err.empty() && alone[0].fail) alone[0].fail(err);
+    }
+    tasks.clear();  // each one answered
+    return {};
+  }
+  for (auto& a : after)
+    if (a) a();
+  return {};
 }
 
 pool::stats pool::snapshot() const {
@@ -46,15 +85,21 @@ void pool::work(std::size_t) {
     up ? ++connected_ : --connected_;
   };
   for (;;) {
-    task t;
+    std::vector<task> batch;
     {
       std::unique_lock<std::mutex> lock(mtx_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) break;
-      t = std::move(queue_.front());
-      queue_.pop_front();
+      // Transaction jobs at the head of the queue share one transaction; taking only
+      // the head keeps jobs in the order they were queued.
+      do {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      } while (batch.back().in_tx && !queue_.empty() && queue_.front().in_tx &&
+               batch.size() < opts_.max_batch);
       ++busy_;
     }
+    auto& t = batch.front();
     std::string error;
     try {
       // A connection idle for a while may have lost its server (restart, failover);
@@ -74,7 +119,11 @@ void pool::work(std::size_t) {
         set_connected(true);
       }
       last_used = std::chrono::steady_clock::now();
-      t.run(*conn);
+      if (t.in_tx) {
+        error = run_together(*conn, batch);
+      } else {
+        t.run(*conn);
+      }
     } catch (const pqxx::broken_connection& e) {
       error = std::string("database unreachable: ") + e.what();
       if (conn) {
@@ -90,9 +139,10 @@ void pool::work(std::size_t) {
       conn.reset();
       set_connected(false);
     }
-    if (!error.empty() && t.fail) {
+    if (!error.empty()) {
       while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
-      t.fail(error);
+      for (auto& failed : batch)
+        if (failed.fail) failed.fail(error);
     }
     std::lock_guard<std::mutex> lock(mtx_);
     --busy_;

@@ -4,6 +4,11 @@
 /// the outcome through their own callbacks, so nothing waits on the database except
 /// these workers. A lost connection is reopened for the next job; while the database
 /// is down every job fails fast with a message instead of queueing without bound.
+/// Small writes can share a transaction (group commit): a worker runs the transaction
+/// jobs waiting at the head of the queue in one transaction, so many accounts' decisions
+/// and outbox updates cost one commit. A job's after-commit step runs only once its
+/// transaction committed; when a shared transaction fails for a reason other than the
+/// connection, each of its jobs runs again alone, so one bad job cannot fail the others.
 
 #include <condition_variable>
 #include <cstdint>
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include <pqxx/connection>
+#include <pqxx/transaction>
 
 namespace komentra::storage {
 
@@ -23,6 +29,7 @@ struct pool_options {
   std::string url;
   std::size_t size = 4;
   std::size_t queue_limit = 10000;
+  std::size_t max_batch = 64;  ///< transaction jobs sharing one transaction at most
 };
 
 class pool {
@@ -31,6 +38,11 @@ class pool {
   using job = std::function<void(pqxx::connection&)>;
   /// Called on the worker thread when the job could not run or threw.
   using failure = std::function<void(const std::string& reason)>;
+  /// What to do once the transaction committed (may be empty).
+  using after_commit = std::function<void()>;
+  /// Runs inside a transaction that other jobs may share; must not commit or abort it,
+  /// may throw (the whole transaction is then retried job by job).
+  using tx_job = std::function<after_commit(pqxx::work&)>;
 
   explicit pool(pool_options opts);
   ~pool();  ///< finishes queued jobs, then joins the workers
@@ -40,6 +52,8 @@ class pool {
 
   /// Queues a job. Returns false (and calls nothing) when the queue is full.
   bool submit(job j, failure fail);
+  /// Queues a transaction job; false when the queue is full.
+  bool submit_in_transaction(tx_job j, failure fail);
 
   struct stats {
     std::size_t size, busy, queued, connected;
@@ -49,9 +63,13 @@ class pool {
  private:
   struct task {
     job run;
+    tx_job in_tx;
     failure fail;
   };
+  bool enqueue(task t);
   void work(std::size_t index);
+  /// Runs tasks of one transaction; returns the error (empty on commit).
+  std::string run_together(pqxx::connection& conn, std::vector<task>& tasks);
 
   pool_options opts_;
   mutable std::mutex mtx_;

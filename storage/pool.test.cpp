@@ -74,3 +74,80 @@ CAF_TEST(a full queue refuses new jobs instead of growing) {
   CAF_CHECK(!p.submit([](pqxx::connection&) {}, {}));  // refused
   release.set_value();
 }
+
+namespace {
+
+// Holds the pool's only worker until released, so that jobs queue up behind it.
+struct held_worker {
+  std::promise<void> release;
+  explicit held_worker(pool& p) {
+    std::promise<void> started;
+    auto gate = release.get_future().share();
+    p.submit(
+        [&started, gate](pqxx::connection&) {
+          started.set_value();
+          gate.wait();
+        },
+        {});
+    started.get_future().wait();
+  }
+};
+
+}  // namespace
+
+CAF_TEST(transaction jobs waiting together share one commit) {
+  auto url = testing::fresh_database();
+  {
+    pqxx::connection c(url);
+    pqxx::work tx(c);
+    tx.exec0("CREATE TABLE t (n int PRIMARY KEY)");
+    tx.commit();
+  }
+  pool p({url, 1, 100});
+  std::vector<std::string> txids(10);
+  std::vector<std::promise<void>> committed(10);
+  {
+    held_worker hold(p);
+    for (int i = 0; i < 10; ++i)
+      CAF_REQUIRE(p.submit_in_transaction(
+          [&, i](pqxx::work& tx) -> pool::after_commit {
+            tx.exec0("INSERT INTO t VALUES (" + std::to_string(i) + ")");
+            txids[i] = tx.exec1("SELECT txid_current()")[0].as<std::string>();
+            return [&, i] { committed[i].set_value(); };
+          },
+          {}));
+    hold.release.set_value();
+  }
+  for (auto& c : committed) c.get_future().wait();
+  for (auto& id : txids) CAF_CHECK_EQUAL(id, txids[0]);
+  CAF_CHECK_EQUAL(query_one(p, "SELECT count(*) FROM t"), "ok:10");
+}
+
+CAF_TEST(a failing job in a shared transaction fails alone and the others commit) {
+  auto url = testing::fresh_database();
+  {
+    pqxx::connection c(url);
+    pqxx::work tx(c);
+    tx.exec0("CREATE TABLE t (n int PRIMARY KEY)");
+    tx.exec0("INSERT INTO t VALUES (2)");
+    tx.commit();
+  }
+  pool p({url, 1, 100});
+  std::vector<std::promise<std::string>> outcome(3);
+  {
+    held_worker hold(p);
+    for (int i = 1; i <= 3; ++i)
+      p.submit_in_transaction(
+          [&, i](pqxx::work& tx) -> pool::after_commit {
+            tx.exec0("INSERT INTO t VALUES (" + std::to_string(i) + ")");
+            return [&, i] { outcome[i - 1].set_value("committed"); };
+          },
+          [&, i](const std::string& why) { outcome[i - 1].set_value("failed: " + why); });
+    hold.release.set_value();
+  }
+  CAF_CHECK_EQUAL(outcome[0].get_future().get(), "committed");
+  auto second = outcome[1].get_future().get();
+  CAF_CHECK(second.find("failed: ") == 0 && second.find("duplicate key") != std::string::npos);
+  CAF_CHECK_EQUAL(outcome[2].get_future().get(), "committed");
+  CAF_CHECK_EQUAL(query_one(p, "SELECT string_agg(n::text, ',' ORDER BY n) FROM t"), "ok:1,2,3");
+}
