@@ -1,5 +1,7 @@
 #include "storage/engine_store.hpp"
 
+#include <algorithm>
+
 #include <simdjson.h>
 
 #include <pqxx/pqxx>
@@ -345,8 +347,10 @@ plan_result record_decision(pqxx::work& tx, const std::string& account_id, std::
         account_id, ev.sender_id, ev.sender_username, matched ? 1 : 0, inbound_ms);
   }
   if (!decided_before) res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
+  // A follow-gated private reply (noted "prompted") opens the user's follow gate.
+  bool prompted = std::find(d.notes.begin(), d.notes.end(), "prompted") != d.notes.end();
   for (auto& a : d.actions)
-    if (a.kind == rules::action_kind::private_reply && !ev.sender_id.empty())
+    if (prompted && a.kind == rules::action_kind::private_reply && !ev.sender_id.empty())
       prepared(tx,
                "INSERT INTO follow_gates (account_id, igsid, automation_id, source_key)"
                " SELECT $1, $2, $3, $4 FROM automations WHERE id = $3 AND follow_gate"
