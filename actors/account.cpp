@@ -504,7 +504,8 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
       [=](loaded_atom, snapshot_ptr& snap) {
         auto& st = self->state;
         if (!snap->found) {
-          // Not a connected account: its events are marked processed and dropped.
+          // Not a connected account: its events are marked processed and dropped, and
+          // the router drops its next ones itself for a while (no load per event).
           spdlog::info("account {}: not connected; {} event(s) ignored", st.id,
                        st.waiting.size() + snap->unprocessed.size());
           std::vector<std::int64_t> ids;
@@ -512,10 +513,8 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
           for (auto& e : snap->unprocessed) ids.push_back(e.journal_id);
           st.waiting.clear();
           st.ph = phase::gone;
-          write_only(self, [ids](pqxx::work& tx) {
-            for (auto j : ids)
-              if (j > 0) storage::mark_processed(tx, j);
-          });
+          write_only(self, [ids](pqxx::work& tx) { storage::mark_processed(tx, ids); });
+          if (st.router) caf::anon_send(st.router, unknown_atom::value, st.id);
           self->quit();
           return;
         }

@@ -68,6 +68,7 @@ struct engine_settings {
   std::string token_key_hex;
   std::string link_base_url;  ///< "<public url>/l/"
   std::chrono::seconds passivate_after{300};
+  std::chrono::seconds unknown_account_ttl{60};
   std::size_t mailbox_high_watermark = 1000;
   int public_replies_per_hour = 200;
   int max_send_attempts = 5;

@@ -41,6 +41,7 @@ namespace komentra::actors {
 
 using events_atom = caf::atom_constant<caf::atom("events")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using unknown_atom = caf::atom_constant<caf::atom("unknown")>;
 using append_atom = caf::atom_constant<caf::atom("append")>;
 using purge_atom = caf::atom_constant<caf::atom("purge")>;
 

@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <map>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -27,6 +28,8 @@ struct router_state {
   std::map<std::string, account_entry> accounts;
   std::map<caf::actor_addr, std::string> by_address;
   std::map<std::string, std::deque<steady::time_point>> crash_history;
+  /// Accounts found not connected, until when their events are dropped here.
+  std::unordered_map<std::string, steady::time_point> unknown;
   /// Every live account actor, shared with the router's exit hook (which runs after the
   /// state is gone) so they all stop with the router.
   std::shared_ptr<std::map<caf::actor_addr, caf::actor>> live =
@@ -48,6 +51,22 @@ caf::actor& actor_for(router_ptr self, const std::string& id) {
     caf::anon_send(entry.actor, passivate_atom::value, caf::actor_cast<caf::actor>(self));
   }
   return entry.actor;
+}
+
+bool known_unknown(router_state& st, const std::string& id) {
+  auto it = st.unknown.find(id);
+  if (it == st.unknown.end()) return false;
+  if (steady::now() < it->second) return true;
+  st.unknown.erase(it);
+  return false;
+}
+
+void remember_unknown(router_state& st, const std::string& id) {
+  auto now = steady::now();
+  if (st.unknown.size() >= 100000)  // bounded: forget the expired ones first
+    for (auto it = st.unknown.begin(); it != st.unknown.end();)
+      it = it->second <= now ? st.unknown.erase(it) : std::next(it);
+  if (st.unknown.size() < 100000) st.unknown[id] = now + st.ctx->settings.unknown_account_ttl;
 }
 
 void on_down(router_ptr self, const caf::down_msg& dm) {
@@ -103,15 +122,31 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
     return {
         [=](events_atom, std::vector<stored_event>& events) {
           auto& st = self->state;
+          std::vector<std::int64_t> ignored;
           for (auto& e : events) {
             ++st.stats.events;
             ++st.stats.events_per_account[e.event.account_id];
-            if (st.ctx)
-              caf::anon_send(actor_for(self, e.event.account_id), event_atom::value, std::move(e));
+            if (!st.ctx) continue;
+            if (known_unknown(st, e.event.account_id)) {
+              ignored.push_back(e.journal_id);
+              continue;
+            }
+            caf::anon_send(actor_for(self, e.event.account_id), event_atom::value, std::move(e));
           }
+          if (ignored.empty()) return;
+          // The journal retries nothing here: an event whose mark is lost stays undecided
+          // and is seen again at the next start.
+          st.ctx->db->submit_in_transaction(
+              [ignored](pqxx::work& tx) -> storage::pool::after_commit {
+                storage::mark_processed(tx, ignored);
+                return {};
+              },
+              {});
         },
+        [=](unknown_atom, const std::string& id) { remember_unknown(self->state, id); },
         [=](stats_atom) { return self->state.stats; },
         [=](reload_atom, const std::string& id) {
+          self->state.unknown.erase(id);  // connected (or changed) now
           auto it = self->state.accounts.find(id);
           if (it != self->state.accounts.end())
             caf::anon_send(it->second.actor, reload_atom::value);

@@ -4,7 +4,10 @@
 /// spawning that actor on the account's first event. It watches the actors: a crashed
 /// one is restarted at once (its state is reloaded from PostgreSQL); more than
 /// crash_limit crashes within crash_window put the account in 'faulted' and pause its
-/// automations. Idle actors ask to be passivated. Event-based; never blocks.
+/// automations. Idle actors ask to be passivated. An account found not connected is
+/// remembered for engine.unknown_account_ttl_s (or until it is connected): its events are
+/// then marked decided in bulk instead of each costing an actor and a database load.
+/// Event-based; never blocks.
 /// Without an engine context (tests of the journal) it only counts events.
 
 #include <chrono>
@@ -32,6 +35,7 @@ using router_actor = caf::typed_actor<
     caf::replies_to<list_atom>::with<std::string>,                ///< all actors' states JSON
     caf::reacts_to<start_atom, std::vector<std::string>>,         ///< spawn (journal replay)
     caf::reacts_to<passivate_atom, std::string>,
+    caf::reacts_to<unknown_atom, std::string>,  ///< no such connected account
     /// account id, replay id (logs), journal events to decide again
     caf::reacts_to<replay_atom, std::string, std::string, journal_batch_ptr>>;
 

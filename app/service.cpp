@@ -169,6 +169,7 @@ struct service::impl {
           "public_base_url is not https: DM buttons carry their own URLs and link clicks "
           "are not counted (set KOMENTRA_PUBLIC_BASE_URL to an https URL to count them)");
     s.passivate_after = std::chrono::seconds(cfg.integer("engine.passivate_after_s"));
+    s.unknown_account_ttl = std::chrono::seconds(cfg.integer("engine.unknown_account_ttl_s"));
     s.mailbox_high_watermark =
         static_cast<std::size_t>(cfg.integer("engine.mailbox_high_watermark"));
     s.public_replies_per_hour = static_cast<int>(cfg.integer("engine.public_replies_per_hour"));

@@ -456,10 +456,17 @@ int bump_follow_prompts(pqxx::work& tx, const std::string& account_id, const std
   return r[0][0].as<int>();
 }
 
-void mark_processed(pqxx::work& tx, std::int64_t journal_id) {
+void mark_processed(pqxx::work& tx, const std::vector<std::int64_t>& journal_ids) {
+  std::string ids = "{";
+  for (auto id : journal_ids)
+    if (id > 0) ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
+  if (ids.size() == 1) return;
   prepared(tx,
-           "UPDATE journal_events SET processed_at = now() WHERE id = $1 AND processed_at IS NULL",
-           journal_id);
+           // Only the primary key in the condition: with "processed_at IS NULL" as well, the
+           // planner scanned the whole pending index and compared each row with each id.
+           "UPDATE journal_events SET processed_at = coalesce(processed_at, now())"
+           " WHERE id = ANY($1::bigint[])",
+           ids + "}");
 }
 
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token) {

@@ -169,8 +169,8 @@ int bump_follow_prompts(pqxx::work& tx, const std::string& account_id, const std
                         std::int64_t automation_id, const std::string& source_key,
                         std::optional<bool> follows);
 
-/// Marks a journal event decided without a decision row (events of unknown accounts).
-void mark_processed(pqxx::work& tx, std::int64_t journal_id);
+/// Marks journal events decided without a decision row (events of unknown accounts).
+void mark_processed(pqxx::work& tx, const std::vector<std::int64_t>& journal_ids);
 
 /// Counts a click on a tracked link; returns where it redirects (nullopt: unknown token).
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token);

@@ -295,6 +295,42 @@ CAF_TEST(a public reply slower than the call deadline is posted once) {
                   1u);
 }
 
+CAF_TEST(events of an account that is not connected cost one actor not one per event) {
+  // Meta keeps sending events of an account disconnected from Komentra.
+  h.sim("POST", "/_sim/accounts",
+        R"({"id":"17841400000000077","username":"gone_brand","access_token":"IGAA_GONE"})");
+  h.sim("POST", "/_sim/users",
+        R"({"account_id":"17841400000000077","id":"9000000000000077","username":"user_g"})");
+  h.sim("POST", "/_sim/media", R"({"account_id":"17841400000000077","id":"18000000000000077"})");
+  auto spawned = [&] {
+    auto m = komentra::http::testing::request(h.port(), "GET", "/metrics").body;
+    const std::string name = "\nkomentra_account_actors_spawned_total ";
+    auto at = m.find(name);
+    if (at == std::string::npos) return std::string("?");
+    at += name.size();
+    return m.substr(at, m.find('\n', at) - at);
+  };
+  auto other = [&](int i) {
+    return R"({"media_id":"18000000000000077","user_id":"9000000000000077","id":"1790000000000770)" +
+           std::to_string(i) + R"(","text":"link"})";
+  };
+  h.sim("POST", "/_sim/comments", other(0));
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query(
+               "SELECT count(*) FROM journal_events WHERE account_id = '17841400000000077'"
+               " AND processed_at IS NOT NULL") == "1";
+  }));
+  CAF_REQUIRE(h.eventually([&] { return spawned() == "1"; }));
+  for (int i = 1; i <= 3; ++i) h.sim("POST", "/_sim/comments", other(i));
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query(
+               "SELECT count(*) FROM journal_events WHERE account_id = '17841400000000077'"
+               " AND processed_at IS NOT NULL") == "4";
+  }));
+  CAF_CHECK_EQUAL(spawned(), "1");
+  CAF_CHECK(h.calls("POST", "/messages").empty());
+}
+
 CAF_TEST(a kill during a burst loses nothing and sends nothing twice) {
   h.add_automation(r1_columns());
   for (int i = 0; i < 30; ++i)
