@@ -61,6 +61,11 @@ bool is_stable(std::int32_t cp, const utf8proc_property_t* p) {
          !is_conjoining_jamo(cp) && cp != tatweel;
 }
 
+// The second code point of a canonical composition (◌́ in é, ゙ in が): the one before it matters.
+bool composes_with_previous(const utf8proc_property_t* p) {
+  return p->comb_index != UINT16_MAX && p->comb_index >= 0x8000;
+}
+
 bool is_copyable(std::int32_t cp, const utf8proc_property_t* p) {
   return is_stable(cp, p) && !is_space_or_control(cp, p->category);
 }
@@ -119,9 +124,21 @@ inline std::size_t decode(const unsigned char* s, std::size_t n, std::int32_t& c
   return in(cp, 0x10000, 0x10FFFF) ? 4 : 0;
 }
 
+// What one code point normalizes to, when that is the same beside any stable neighbours.
+struct code_point_form {
+  std::int32_t key = -1;  // code point * 2 + accents mode; -1: nothing cached yet
+  bool alone = false;     // else its neighbours matter: normalize it with them
+  bool space = false;     // it normalizes to white space
+  std::uint8_t size = 0;  // bytes in `utf8`
+  char utf8[9];
+};
+
 struct scratch {
   std::vector<utf8proc_int32_t> cps = std::vector<utf8proc_int32_t>(256);
   std::string sanitized;
+  // Direct-mapped by code point: a comment's accented and upper-case letters are few and
+  // repeat, and computing a form costs as much as normalizing a segment.
+  std::array<code_point_form, 512> forms;
 };
 
 scratch& local_scratch() {
@@ -283,14 +300,58 @@ std::size_t normalize_segment(std::string_view text, accents mode, scratch& tmp)
   return compose(tmp.cps.data(), filter(tmp.cps.data(), static_cast<std::size_t>(n), mode));
 }
 
+// The form of `cp` by itself, and whether it is the same between any two stable code points:
+// it is when nothing before it can compose with it or decide whether it is dropped, i.e. what
+// is left of its decomposition is nothing or starts with a letter-like starter; a ZWJ is kept
+// only after a non-word character. Nothing after it matters: the next code point is stable.
+code_point_form form_alone(std::string_view utf8, std::int32_t cp, accents mode, scratch& tmp) {
+  code_point_form form;
+  form.key = cp * 2 + static_cast<int>(mode);
+  if (cp == zwj) return form;
+  auto n = decompose(utf8, tmp.cps);
+  if (n <= 0) return form;
+  auto* cps = tmp.cps.data();
+  auto kept = filter(cps, static_cast<std::size_t>(n), mode);
+  if (kept > 0) {
+    auto* first = utf8proc_get_property(cps[0]);
+    if (first->combining_class != 0 || is_mark(first->category) || composes_with_previous(first) ||
+        is_conjoining_jamo(cps[0]))
+      return form;
+  }
+  auto composed = compose(cps, kept);
+  for (std::size_t i = 0; i < composed; ++i) {
+    if (!is_space_or_control(cps[i], utf8proc_category(cps[i]))) {
+      if (form.size + 4u > sizeof form.utf8) return form;
+      form.size += static_cast<std::uint8_t>(
+          utf8proc_encode_char(cps[i], reinterpret_cast<utf8proc_uint8_t*>(form.utf8 + form.size)));
+    } else if (composed == 1) {
+      form.space = true;
+    } else {
+      return form;  // white space among other code points: the emitter collapses it
+    }
+  }
+  form.alone = true;
+  return form;
+}
+
+const code_point_form& cached_form_alone(std::string_view utf8, std::int32_t cp, accents mode,
+                                         scratch& tmp) {
+  auto key = cp * 2 + static_cast<int>(mode);
+  auto& slot = tmp.forms[static_cast<std::size_t>(key) % tmp.forms.size()];
+  if (slot.key != key) slot = form_alone(utf8, cp, mode, tmp);
+  return slot;
+}
+
 }  // namespace
 
 void normalize_into(std::string_view text, accents mode, std::string& out) {
   // Most code points (ASCII, CJK, lowercase letters, emoji without variation selectors) are
   // stable: normalization leaves them alone, and they do not interact with their neighbours,
-  // so they are copied (ASCII folded by table). A run of the others goes through utf8proc
-  // together with the code point before it, which it may compose with (c + ◌̧ = ç); the
-  // stable code point after the run can interact with neither side.
+  // so they are copied (ASCII folded by table). A single other code point between stable
+  // ones usually normalizes the same in any such place (é, Ж, ß, a variation selector); its
+  // form is cached. Any other run goes through utf8proc together with the code point before
+  // it, which it may compose with (c + ◌̧ = ç); the stable code point after the run can
+  // interact with neither side.
   static const copyable_set copyable;
   auto is_stable_at = [&](const unsigned char* s, std::size_t left, std::size_t& len) {
     std::int32_t cp;
@@ -324,12 +385,27 @@ void normalize_into(std::string_view text, accents mode, std::string& out) {
       i += len;
       continue;
     }
-    if (len > 0 && is_stable(cp, utf8proc_get_property(cp))) {  // white space, control
-      prev_begin = i;
-      prev_out = emit.tell();
-      emit.space();
-      i += len;
-      continue;
+    std::size_t next_len;
+    if (len > 0) {
+      if (is_stable(cp, utf8proc_get_property(cp))) {  // white space or a control character
+        prev_begin = i;
+        prev_out = emit.tell();
+        emit.space();
+        i += len;
+        continue;
+      }
+      if (i + len == n || is_stable_at(s + i + len, n - i - len, next_len)) {
+        if (!tmp) tmp = &local_scratch();
+        auto& form = cached_form_alone(text.substr(i, len), cp, mode, *tmp);
+        if (form.alone) {
+          if (form.space)
+            emit.space();
+          else if (form.size > 0)  // an empty write would still write a pending space
+            emit.utf8(form.utf8, form.size);
+          i += len;
+          continue;
+        }
+      }
     }
     auto begin = i;
     if (i > 0) {
@@ -337,7 +413,6 @@ void normalize_into(std::string_view text, accents mode, std::string& out) {
       emit.rewind(prev_out);
     }
     auto end = i;
-    std::size_t next_len;
     while (end < n && !is_stable_at(s + end, n - end, next_len)) end += next_len;
     if (!tmp) tmp = &local_scratch();
     emit.code_points(tmp->cps.data(),

@@ -33,8 +33,9 @@ std::string utf8(std::int32_t cp) {
           static_cast<std::size_t>(utf8proc_encode_char(cp, buf))};
 }
 
-// Text where normalize_into's fast paths (ASCII by table, stable code points copied) could go
-// wrong: each must give what the whole text gives through utf8proc.
+// Text where normalize_into's fast paths (ASCII by table, stable code points copied, the
+// cached form of a lone code point) could go wrong: each must give what the whole text gives
+// through utf8proc.
 const std::vector<std::string> tricky = {
     "cafe\u0301 CAFE\u0301 cafe\u0301\u0323",  // combining marks after ASCII
     "e\u0301\u0301e\u0327\u0301a\u030A",       // several marks, reordered and composed
