@@ -118,6 +118,20 @@ CAF_TEST(full width latin matches a half width keyword) {
   CAF_CHECK(whole_word("ｌｉｎｋ", "link"));
 }
 
+CAF_TEST(ligatures dotted capitals and final sigma match their plain forms) {
+  CAF_CHECK(whole_word("final", "\uFB01NAL offer"));
+  CAF_CHECK(whole_word("\uFB01nal", "FINAL"));
+  CAF_CHECK(matches(match_type::exact, "office", "O\uFB03CE"));
+  CAF_CHECK(whole_word("istanbul", "\u0130STANBUL"));
+  CAF_CHECK(whole_word("istanbul", "I\u0307stanbul"));
+  CAF_CHECK(!matches(match_type::whole_word, "istanbul", "\u0130STANBUL", false));
+  CAF_CHECK(!whole_word("istanbul", "\u0131stanbul"));
+  CAF_CHECK(whole_word("\u03BF\u03B4\u03BF\u03C2", "\u039F\u0394\u039F\u03A3!"));
+  CAF_CHECK(whole_word("\u039F\u0394\u039F\u03A3", "\u03BF\u03B4\u03CC\u03C2"));
+  CAF_CHECK(matches(match_type::starts_with, "caf\u00E9", "CAFE\u0301 au lait", false));
+  CAF_CHECK(!whole_word("cafe", "cafe\u0301s"));
+}
+
 // BR-21
 CAF_TEST(whole word link handles case punctuation mentions and hashtags) {
   CAF_CHECK(whole_word("link", "LINK"));

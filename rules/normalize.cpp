@@ -2,6 +2,8 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -59,9 +61,84 @@ bool is_stable(std::int32_t cp, const utf8proc_property_t* p) {
          !is_conjoining_jamo(cp) && cp != tatweel;
 }
 
+// The second code point of a canonical composition (◌́ in é, ゙ in が): the one before it matters.
+bool composes_with_previous(const utf8proc_property_t* p) {
+  return p->comb_index != UINT16_MAX && p->comb_index >= 0x8000;
+}
+
+bool is_copyable(std::int32_t cp, const utf8proc_property_t* p) {
+  return is_stable(cp, p) && !is_space_or_control(cp, p->category);
+}
+
+// ASCII is folded here rather than by utf8proc: upper case to lower case, white space and
+// control characters to ' ', which the emitter collapses. The only hand-written table.
+constexpr std::array<char, 128> ascii_fold = [] {
+  std::array<char, 128> t{};
+  for (int c = 0; c < 128; ++c)
+    t[c] = static_cast<char>(c <= 0x20 || c == 0x7F ? ' ' : c >= 'A' && c <= 'Z' ? c + 32 : c);
+  return t;
+}();
+
+// Which code points below `limit` (the Basic Multilingual Plane and the emoji plane) are
+// copied as they are, computed once from utf8proc: a bit test instead of utf8proc's property
+// lookup and the checks of is_stable for every letter of a comment.
+class copyable_set {
+ public:
+  static constexpr std::int32_t limit = 0x20000;
+
+  copyable_set() {
+    for (std::int32_t cp = 0; cp < limit; ++cp)
+      if (is_copyable(cp, utf8proc_get_property(cp))) bits_[cp / 64] |= std::uint64_t{1} << cp % 64;
+  }
+
+  bool contains(std::int32_t cp) const {
+    if (cp < limit) return bits_[cp / 64] >> cp % 64 & 1;
+    return is_copyable(cp, utf8proc_get_property(cp));
+  }
+
+ private:
+  std::array<std::uint64_t, limit / 64> bits_{};
+};
+
+bool is_continuation(unsigned char b) {
+  return (b & 0xC0) == 0x80;
+}
+
+// Decodes the UTF-8 sequence at `s` (n > 0 bytes left, s[0] >= 0x80): its length, or 0 where
+// utf8proc_iterate fails too (a stray or missing continuation byte, an overlong form, a
+// surrogate, past U+10FFFF), which leaves the bytes to the utf8proc path.
+inline std::size_t decode(const unsigned char* s, std::size_t n, std::int32_t& cp) {
+  if (s[0] < 0xC2) return 0;
+  if (s[0] < 0xE0) {
+    if (n < 2 || !is_continuation(s[1])) return 0;
+    cp = (s[0] & 0x1F) << 6 | (s[1] & 0x3F);
+    return 2;
+  }
+  if (s[0] < 0xF0) {
+    if (n < 3 || !is_continuation(s[1]) || !is_continuation(s[2])) return 0;
+    cp = (s[0] & 0x0F) << 12 | (s[1] & 0x3F) << 6 | (s[2] & 0x3F);
+    return cp >= 0x800 && !in(cp, 0xD800, 0xDFFF) ? 3 : 0;
+  }
+  if (n < 4 || !is_continuation(s[1]) || !is_continuation(s[2]) || !is_continuation(s[3])) return 0;
+  cp = (s[0] & 0x07) << 18 | (s[1] & 0x3F) << 12 | (s[2] & 0x3F) << 6 | (s[3] & 0x3F);
+  return in(cp, 0x10000, 0x10FFFF) ? 4 : 0;
+}
+
+// What one code point normalizes to, when that is the same beside any stable neighbours.
+struct code_point_form {
+  std::int32_t key = -1;  // code point * 2 + accents mode; -1: nothing cached yet
+  bool alone = false;     // else its neighbours matter: normalize it with them
+  bool space = false;     // it normalizes to white space
+  std::uint8_t size = 0;  // bytes in `utf8`
+  char utf8[9];
+};
+
 struct scratch {
   std::vector<utf8proc_int32_t> cps = std::vector<utf8proc_int32_t>(256);
   std::string sanitized;
+  // Direct-mapped by code point: a comment's accented and upper-case letters are few and
+  // repeat, and computing a form costs as much as normalizing a segment.
+  std::array<code_point_form, 512> forms;
 };
 
 scratch& local_scratch() {
@@ -69,6 +146,16 @@ scratch& local_scratch() {
   return s;
 }
 
+// Grows `out` to at least `size` bytes, doubling; returns where its bytes now are.
+char* grow(std::string& out, std::size_t size) {
+  out.resize(std::max(size, 2 * out.size()));
+  return out.data();
+}
+
+// Writes normalized UTF-8 into `out`, sized ahead so that a write only compares sizes, and
+// collapses white space into one ' ' written before the next non-space (so none is left at
+// either end). It is never handed to a function that is not inlined, so that the compiler
+// keeps its fields in registers on the per-byte path.
 class emitter {
  public:
   struct position {
@@ -76,42 +163,61 @@ class emitter {
     bool pending_space;
   };
 
-  explicit emitter(std::string& out) : out_(out) { out_.clear(); }
+  emitter(std::string& out, std::size_t input_size) : out_(out) {
+    out_.resize(input_size + 8);  // normalized text is rarely longer than its input
+    data_ = out_.data();
+    room_ = out_.size();
+  }
 
-  position tell() const { return {out_.size(), pending_space_}; }
+  /// Cuts `out` to what was written.
+  void finish() { out_.resize(size_); }
+
+  position tell() const { return {size_, pending_space_}; }
 
   void rewind(position p) {
-    out_.resize(p.size);
+    size_ = p.size;
     pending_space_ = p.pending_space;
   }
 
+  void space() { pending_space_ = size_ > 0; }
+
   void ascii(unsigned char c) {
-    if (c <= 0x20 || c == 0x7F) {
-      pending_space_ = true;
-      return;
-    }
-    flush_space();
-    out_.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c));
+    char folded = ascii_fold[c];
+    if (folded == ' ') return space();
+    write(&folded, 1);
   }
 
-  void code_point(std::int32_t cp, utf8proc_propval_t cat) {
-    if (is_space_or_control(cp, cat)) {
-      pending_space_ = true;
-      return;
+  void utf8(const char* s, std::size_t len) { write(s, len); }
+
+  void code_points(const utf8proc_int32_t* cps, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (is_space_or_control(cps[i], utf8proc_category(cps[i]))) {
+        space();
+        continue;
+      }
+      char buf[4];
+      write(buf, static_cast<std::size_t>(
+                     utf8proc_encode_char(cps[i], reinterpret_cast<utf8proc_uint8_t*>(buf))));
     }
-    flush_space();
-    utf8proc_uint8_t buf[4];
-    auto n = utf8proc_encode_char(cp, buf);
-    out_.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
   }
 
  private:
-  void flush_space() {
-    if (pending_space_ && !out_.empty()) out_.push_back(' ');
+  void write(const char* s, std::size_t len) {
+    if (size_ + len + 1 > room_) {
+      data_ = grow(out_, size_ + len + 1);
+      room_ = out_.size();
+    }
+    data_[size_] = ' ';
+    size_ += pending_space_;
     pending_space_ = false;
+    for (std::size_t k = 0; k < len; ++k) data_[size_ + k] = s[k];
+    size_ += len;
   }
 
   std::string& out_;
+  char* data_ = nullptr;
+  std::size_t room_ = 0;
+  std::size_t size_ = 0;
   bool pending_space_ = false;
 };
 
@@ -134,14 +240,15 @@ void sanitize(std::string_view text, std::string& out) {
   }
 }
 
+constexpr auto decompose_options = static_cast<utf8proc_option_t>(
+    UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STABLE);
+
 // NFKD + case fold into `cps`; returns the number of code points or a negative utf8proc error.
 utf8proc_ssize_t decompose(std::string_view text, std::vector<utf8proc_int32_t>& cps) {
-  constexpr auto options = static_cast<utf8proc_option_t>(UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT |
-                                                          UTF8PROC_CASEFOLD | UTF8PROC_STABLE);
   for (;;) {
     auto n = utf8proc_decompose(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
                                 static_cast<utf8proc_ssize_t>(text.size()), cps.data(),
-                                static_cast<utf8proc_ssize_t>(cps.size()), options);
+                                static_cast<utf8proc_ssize_t>(cps.size()), decompose_options);
     if (n < 0 || static_cast<std::size_t>(n) <= cps.size()) return n;
     cps.resize(static_cast<std::size_t>(n));
   }
@@ -174,37 +281,93 @@ std::size_t filter(utf8proc_int32_t* cps, std::size_t n, accents mode) {
   return kept;
 }
 
-// Normalizes a segment that needs utf8proc's decompose/filter/recompose round trip.
-void normalize_segment(std::string_view text, accents mode, emitter& emit) {
-  auto& tmp = local_scratch();
+std::size_t compose(utf8proc_int32_t* cps, std::size_t n) {
+  auto composed =
+      utf8proc_normalize_utf32(cps, static_cast<utf8proc_ssize_t>(n),
+                               static_cast<utf8proc_option_t>(UTF8PROC_COMPOSE | UTF8PROC_STABLE));
+  return composed < 0 ? 0 : static_cast<std::size_t>(composed);
+}
+
+// Normalizes a segment through utf8proc's decompose/filter/recompose round trip into
+// `tmp.cps`; returns the number of code points.
+std::size_t normalize_segment(std::string_view text, accents mode, scratch& tmp) {
   auto n = decompose(text, tmp.cps);
   if (n == UTF8PROC_ERROR_INVALIDUTF8) {
     sanitize(text, tmp.sanitized);
     n = decompose(tmp.sanitized, tmp.cps);
   }
-  if (n < 0) return;  // only UTF8PROC_ERROR_OVERFLOW is left: text beyond SSIZE_MAX/4
-  auto kept = filter(tmp.cps.data(), static_cast<std::size_t>(n), mode);
-  auto composed =
-      utf8proc_normalize_utf32(tmp.cps.data(), static_cast<utf8proc_ssize_t>(kept),
-                               static_cast<utf8proc_option_t>(UTF8PROC_COMPOSE | UTF8PROC_STABLE));
-  for (utf8proc_ssize_t i = 0; i < composed; ++i) {
-    auto cp = tmp.cps[static_cast<std::size_t>(i)];
-    emit.code_point(cp, utf8proc_category(cp));
+  if (n < 0) return 0;  // only UTF8PROC_ERROR_OVERFLOW is left: text beyond SSIZE_MAX/4
+  return compose(tmp.cps.data(), filter(tmp.cps.data(), static_cast<std::size_t>(n), mode));
+}
+
+// The form of `cp` by itself, and whether it is the same between any two stable code points:
+// it is when nothing before it can compose with it or decide whether it is dropped, i.e. what
+// is left of its decomposition is nothing or starts with a letter-like starter; a ZWJ is kept
+// only after a non-word character. Nothing after it matters: the next code point is stable.
+code_point_form form_alone(std::string_view utf8, std::int32_t cp, accents mode, scratch& tmp) {
+  code_point_form form;
+  form.key = cp * 2 + static_cast<int>(mode);
+  if (cp == zwj) return form;
+  auto n = decompose(utf8, tmp.cps);
+  if (n <= 0) return form;
+  auto* cps = tmp.cps.data();
+  auto kept = filter(cps, static_cast<std::size_t>(n), mode);
+  if (kept > 0) {
+    auto* first = utf8proc_get_property(cps[0]);
+    if (first->combining_class != 0 || is_mark(first->category) || composes_with_previous(first) ||
+        is_conjoining_jamo(cps[0]))
+      return form;
   }
+  auto composed = compose(cps, kept);
+  for (std::size_t i = 0; i < composed; ++i) {
+    if (!is_space_or_control(cps[i], utf8proc_category(cps[i]))) {
+      if (form.size + 4u > sizeof form.utf8) return form;
+      form.size += static_cast<std::uint8_t>(
+          utf8proc_encode_char(cps[i], reinterpret_cast<utf8proc_uint8_t*>(form.utf8 + form.size)));
+    } else if (composed == 1) {
+      form.space = true;
+    } else {
+      return form;  // white space among other code points: the emitter collapses it
+    }
+  }
+  form.alone = true;
+  return form;
+}
+
+const code_point_form& cached_form_alone(std::string_view utf8, std::int32_t cp, accents mode,
+                                         scratch& tmp) {
+  auto key = cp * 2 + static_cast<int>(mode);
+  auto& slot = tmp.forms[static_cast<std::size_t>(key) % tmp.forms.size()];
+  if (slot.key != key) slot = form_alone(utf8, cp, mode, tmp);
+  return slot;
 }
 
 }  // namespace
 
 void normalize_into(std::string_view text, accents mode, std::string& out) {
   // Most code points (ASCII, CJK, lowercase letters, emoji without variation selectors) are
-  // left alone by normalization and copied directly. A run of the others goes through
-  // utf8proc together with the code point before it, which it may compose with (c + ◌̧ = ç);
-  // the stable code point after the run can interact with neither side.
-  emitter emit{out};
-  auto* s = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  auto n = static_cast<utf8proc_ssize_t>(text.size());
-  utf8proc_ssize_t i = 0;
-  utf8proc_ssize_t prev_begin = 0;
+  // stable: normalization leaves them alone, and they do not interact with their neighbours,
+  // so they are copied (ASCII folded by table). A single other code point between stable
+  // ones usually normalizes the same in any such place (é, Ж, ß, a variation selector); its
+  // form is cached. Any other run goes through utf8proc together with the code point before
+  // it, which it may compose with (c + ◌̧ = ç); the stable code point after the run can
+  // interact with neither side.
+  static const copyable_set copyable;
+  auto is_stable_at = [&](const unsigned char* s, std::size_t left, std::size_t& len) {
+    std::int32_t cp;
+    len = s[0] < 0x80 ? 1 : decode(s, left, cp);
+    if (len == 0) {
+      len = 1;  // an invalid byte: utf8proc's path replaces it
+      return false;
+    }
+    return len == 1 || copyable.contains(cp) || is_stable(cp, utf8proc_get_property(cp));
+  };
+  auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  emitter emit{out, n};
+  scratch* tmp = nullptr;
+  std::size_t i = 0;
+  std::size_t prev_begin = 0;
   auto prev_out = emit.tell();
   while (i < n) {
     if (s[i] < 0x80) {
@@ -213,16 +376,35 @@ void normalize_into(std::string_view text, accents mode, std::string& out) {
       emit.ascii(s[i++]);
       continue;
     }
-    utf8proc_int32_t cp;
-    auto len = utf8proc_iterate(s + i, n - i, &cp);
+    std::int32_t cp;
+    auto len = decode(s + i, n - i, cp);
+    if (len > 0 && copyable.contains(cp)) {
+      prev_begin = i;
+      prev_out = emit.tell();
+      emit.utf8(text.data() + i, len);
+      i += len;
+      continue;
+    }
+    std::size_t next_len;
     if (len > 0) {
-      auto* prop = utf8proc_get_property(cp);
-      if (is_stable(cp, prop)) {
+      if (is_stable(cp, utf8proc_get_property(cp))) {  // white space or a control character
         prev_begin = i;
         prev_out = emit.tell();
-        emit.code_point(cp, prop->category);
+        emit.space();
         i += len;
         continue;
+      }
+      if (i + len == n || is_stable_at(s + i + len, n - i - len, next_len)) {
+        if (!tmp) tmp = &local_scratch();
+        auto& form = cached_form_alone(text.substr(i, len), cp, mode, *tmp);
+        if (form.alone) {
+          if (form.space)
+            emit.space();
+          else if (form.size > 0)  // an empty write would still write a pending space
+            emit.utf8(form.utf8, form.size);
+          i += len;
+          continue;
+        }
       }
     }
     auto begin = i;
@@ -231,26 +413,27 @@ void normalize_into(std::string_view text, accents mode, std::string& out) {
       emit.rewind(prev_out);
     }
     auto end = i;
-    while (end < n && s[end] >= 0x80) {
-      len = utf8proc_iterate(s + end, n - end, &cp);
-      if (len <= 0) {
-        ++end;
-        continue;
-      }
-      if (is_stable(cp, utf8proc_get_property(cp))) break;
-      end += len;
-    }
-    normalize_segment(
-        text.substr(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin)), mode,
-        emit);
+    while (end < n && !is_stable_at(s + end, n - end, next_len)) end += next_len;
+    if (!tmp) tmp = &local_scratch();
+    emit.code_points(tmp->cps.data(),
+                     normalize_segment(text.substr(begin, end - begin), mode, *tmp));
     i = end;
   }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
+  emit.finish();
 }
 
 std::string normalize(std::string_view text, accents mode) {
   std::string out;
   normalize_into(text, mode, out);
+  return out;
+}
+
+std::string normalize_unoptimized(std::string_view text, accents mode) {
+  std::string out;
+  emitter emit{out, text.size()};
+  auto& tmp = local_scratch();
+  emit.code_points(tmp.cps.data(), normalize_segment(text, mode, tmp));
+  emit.finish();
   return out;
 }
 

@@ -7,8 +7,10 @@
 /// trimmed. With `accents::fold`, nonspacing marks (Mn) on Latin, Greek and Arabic letters are
 /// removed (and the Arabic tatweel); marks of other scripts (Devanagari vowel signs, Cyrillic
 /// й/ё, Hebrew, Thai) are letters of the word and stay.
-/// Pure functions, thread-safe; scratch buffers are thread_local, so the hot path does not
-/// allocate once they have grown. Invalid UTF-8 never fails: each bad byte becomes U+FFFD.
+/// Pure functions, thread-safe; scratch buffers (and a cache of the forms of single code
+/// points, 8 KB) are thread_local, so the hot path does not allocate once they have grown. The
+/// first call computes which code points can be copied as they are (16 KB, about a
+/// millisecond). Invalid UTF-8 never fails: each bad byte becomes U+FFFD.
 
 #include <cstdint>
 #include <string>
@@ -23,6 +25,11 @@ void normalize_into(std::string_view text, accents mode, std::string& out);
 
 /// The normalized form of `text`.
 std::string normalize(std::string_view text, accents mode = accents::fold);
+
+/// The same form, with the whole text through utf8proc's decompose, filter and compose round
+/// trip: what `normalize_into` gives without its fast paths (ASCII folded by table, stable
+/// code points copied), slower. Tests compare the two.
+std::string normalize_unoptimized(std::string_view text, accents mode = accents::fold);
 
 /// Letters (L*), marks (M*), numbers (N*) and connector punctuation (`_`) form words;
 /// everything else (spaces, punctuation, symbols, emoji) separates them.
