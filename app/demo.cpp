@@ -20,6 +20,7 @@
 #include "common/crypto.hpp"
 #include "common/json_writer.hpp"
 #include "http/client.hpp"
+#include "storage/engine_store.hpp"
 #include "storage/pool.hpp"
 
 namespace komentra::app {
@@ -89,16 +90,15 @@ void seed_database(const std::string& url, const std::string& key_hex) {
           ? tx.exec1("INSERT INTO workspaces (name) VALUES ('Komentra demo') RETURNING id")[0]
                 .as<std::int64_t>()
           : ws[0][0].as<std::int64_t>();
-  auto key = *crypto::from_hex(key_hex);
-  auto sealed = crypto::aes256gcm_seal(key, demo_token, demo_account);
+  auto sealed = storage::seal_token(key_hex, demo_token, demo_account);
   tx.exec_params0(
       "INSERT INTO ig_accounts (id, workspace_id, username, account_type, token_ciphertext, "
-      "token_key_id,"
-      " token_expires_at) VALUES ($1, $2, $3, 'Business', $4, 'demo', now() + interval '60 days')"
-      " ON CONFLICT (id) DO UPDATE SET token_ciphertext = excluded.token_ciphertext,"
-      " status = 'active', status_reason = NULL, throttled_until = NULL",
-      std::string(demo_account), workspace, std::string(demo_username),
-      pqxx::binarystring(sealed.data(), sealed.size()));
+      "token_key_id, token_expires_at) VALUES ($1, $2, $3, 'Business', decode($4, 'hex'), $5, "
+      "now() + interval '60 days') ON CONFLICT (id) DO UPDATE SET token_ciphertext = "
+      "excluded.token_ciphertext, token_key_id = excluded.token_key_id, status = 'active', "
+      "status_reason = NULL, throttled_until = NULL",
+      std::string(demo_account), workspace, std::string(demo_username), sealed.ciphertext_hex,
+      sealed.key_id);
   tx.exec_params0("UPDATE automations SET status = 'active' WHERE account_id = $1",
                   std::string(demo_account));
   if (tx.exec_params1("SELECT count(*) FROM automations WHERE account_id = $1",
