@@ -265,6 +265,43 @@ CAF_TEST(requests are validated and cookie writes need the csrf header) {
   CAF_CHECK_EQUAL(call("PATCH", "/api/v1/me", R"({"name":"Val"})", cookie).status, 200);
 }
 
+CAF_TEST(a body over the limit gets 413 naming the limit on every route family) {
+  auto cookie = user("big@example.com");
+  // A JSON object of exactly `size` bytes.
+  auto body_of = [](std::size_t size) {
+    return R"({"name":")" + std::string(size - 11, 'n') + "\"}";
+  };
+  auto check_413 = [&](const client::reply& r, const std::string& limit) {
+    CAF_CHECK_EQUAL(r.status, 413);
+    CAF_CHECK_EQUAL(field(r.body, "code"), "body_too_large");
+    CAF_CHECK(field(r.body, "message").find("limit of " + limit + " bytes") != std::string::npos);
+  };
+  // The dashboard API (64 KiB), before the session, CSRF and body checks.
+  check_413(call("PATCH", "/api/v1/me", body_of(65537), cookie), "65536");
+  check_413(call("PATCH", "/api/v1/me", body_of(65537)), "65536");
+  check_413(call("POST", "/api/v1/auth/login", body_of(100000), "", false), "65536");
+  check_413(call("GET", "/api/v1/openapi.json", body_of(65537)), "65536");
+  auto at_limit = call("PATCH", "/api/v1/me", body_of(65536), cookie);
+  CAF_CHECK_EQUAL(at_limit.status, 400);
+  CAF_CHECK_EQUAL(field(at_limit.body, "field"), "name");
+  // The OAuth callback and Meta's callbacks are API routes too.
+  check_413(call("GET", "/api/v1/instagram/callback?code=c&state=s", body_of(65537), cookie),
+            "65536");
+  check_413(client::request(port, "POST", "/api/v1/meta/deauthorize",
+                            "signed_request=" + std::string(65537, 'x'),
+                            {{"Content-Type", "application/x-www-form-urlencoded"}}),
+            "65536");
+  // Webhooks, admin and links take up to http.body_limit_bytes (4 MiB by default).
+  auto huge = body_of(4 * 1024 * 1024 + 1);
+  check_413(client::request(port, "POST", "/webhooks/instagram", huge,
+                            {{"X-Hub-Signature-256", "sha256=00"}}),
+            "4194304");
+  check_413(
+      client::request(port, "POST", "/admin/webhook-check", huge, {{"Authorization", "Bearer x"}}),
+      "4194304");
+  check_413(client::request(port, "GET", "/l/abcdef", huge), "4194304");
+}
+
 CAF_TEST(password reset answers alike for unknown emails and is single use) {
   auto cookie = user("reset@example.com");
   auto a = call("POST", "/api/v1/auth/request-password-reset", R"({"email":"reset@example.com"})");
