@@ -445,6 +445,17 @@ void set_account_status(pqxx::connection& c, const std::string& account_id,
   tx.commit();
 }
 
+void resume_after_reauth(pqxx::work& tx, const std::string& account_id) {
+  tx.exec_params0(
+      "UPDATE automations SET status = 'active', paused_reason = NULL, updated_at = now()"
+      " WHERE account_id = $1 AND status = 'paused' AND paused_reason = 'reauth_required'",
+      account_id);
+  tx.exec_params0(
+      "UPDATE notifications SET read_at = now()"
+      " WHERE account_id = $1 AND kind = 'reauth_required' AND read_at IS NULL",
+      account_id);
+}
+
 void set_throttled_until(pqxx::connection& c, const std::string& account_id,
                          std::int64_t until_ms) {
   pqxx::work tx(c);

@@ -158,6 +158,11 @@ struct fixture {
     auto acc = sim_call("POST", "/_sim/accounts",
                         R"({"id":")" + id + R"(","username":"shop.)" + id.substr(12) + R"("})");
     CAF_REQUIRE(acc.status == 200 || acc.status == 201);
+    return authorize(cookie, ws, id);
+  }
+
+  /// The OAuth flow for an account the simulator has (connecting it again, say).
+  std::string authorize(const std::string& cookie, const std::string& ws, const std::string& id) {
     auto start = call("POST", "/api/v1/workspaces/" + ws + "/instagram/connect", "", cookie);
     CAF_REQUIRE_EQUAL(start.status, 200);
     auto authorize = field(start.body, "authorize_url");
@@ -185,6 +190,15 @@ struct fixture {
     auto r = w.exec(q);
     w.commit();
     return r;
+  }
+
+  /// Polls a one-value query until it gives `expected` (at most 15 s).
+  bool sql_eventually(const std::string& q, const std::string& expected) {
+    for (int i = 0; i < 300; ++i) {
+      if (sql(q)[0][0].as<std::string>("") == expected) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
   }
 };
 
@@ -452,6 +466,58 @@ CAF_TEST(the oauth flow stores the exact user id an encrypted token and subscrib
   CAF_CHECK(list.find("\"status\":\"active\"") != std::string::npos);
   CAF_CHECK(list.find("token") == std::string::npos ||
             list.find("token_ciphertext") == std::string::npos);
+}
+
+CAF_TEST(reconnecting an account after reauth resumes what the reauth paused and no more) {
+  auto cookie = user("reauth@example.com");
+  auto ws = workspace_of(cookie);
+  auto acc = connect(cookie, ws);
+  auto base = automations(ws, acc);
+  auto by_reauth = field(call("POST", base, link_automation, cookie).body, "id");
+  auto by_hand = field(
+      call("POST", base, R"({"name":"Price","keywords":["price"],"dm_text":"10"})", cookie).body,
+      "id");
+  CAF_REQUIRE_EQUAL(call("POST", base + "/" + by_hand + "/pause", "", cookie).status, 200);
+  // Instagram rejects the token (code 190) when a matched comment is answered.
+  sim_call(
+      "POST", "/_sim/config",
+      R"({"webhook_url":"http://127.0.0.1:)" + std::to_string(port) + R"(/webhooks/instagram"})");
+  sim_call("POST", "/_sim/users",
+           R"({"account_id":")" + acc + R"(","id":"9000000000000001","username":"fan"})");
+  sim_call("POST", "/_sim/media", R"({"account_id":")" + acc + R"(","id":"18000000000000001"})");
+  sim_call(
+      "POST", "/_sim/faults",
+      R"({"kind":"error","code":190,"subcode":460,"http_status":400,"message":"Error validating access token"})");
+  auto comment = [&](const std::string& id) {
+    sim_call("POST", "/_sim/comments",
+             R"({"media_id":"18000000000000001","user_id":"9000000000000001","id":")" + id +
+                 R"(","text":"link please"})");
+  };
+  comment("17900000000000001");
+  CAF_REQUIRE(sql_eventually("SELECT status FROM ig_accounts", "reauth_required"));
+  auto state = [&](const std::string& id) {
+    auto r = call("GET", base + "/" + id, "", cookie);
+    return field(r.body, "status") + " " + field(r.body, "paused_reason");
+  };
+  CAF_CHECK_EQUAL(state(by_reauth), "paused reauth_required");
+  CAF_CHECK_EQUAL(state(by_hand), "paused paused by a user");
+  CAF_CHECK_EQUAL(sql("SELECT count(*) FROM notifications WHERE read_at IS NULL")[0][0].as<int>(),
+                  1);
+  // The owner reconnects: the account is active again and only the reauth's pause is undone.
+  sim_call("DELETE", "/_sim/faults");
+  CAF_REQUIRE_EQUAL(authorize(cookie, ws, acc), acc);
+  auto account = call("GET", "/api/v1/workspaces/" + ws + "/accounts/" + acc, "", cookie);
+  CAF_CHECK_EQUAL(field(account.body, "status"), "active");
+  CAF_CHECK_EQUAL(state(by_reauth), "active ");
+  CAF_CHECK_EQUAL(state(by_hand), "paused paused by a user");
+  CAF_CHECK_EQUAL(sql("SELECT count(*) FROM notifications WHERE read_at IS NULL")[0][0].as<int>(),
+                  0);
+  // The engine answers the next matching comment with the new token.
+  comment("17900000000000002");
+  CAF_CHECK(
+      sql_eventually("SELECT count(*) FROM outbox WHERE source_key = '17900000000000002' "
+                     "AND kind = 'private_reply' AND state = 'sent'",
+                     "1"));
 }
 
 CAF_TEST(automations are validated per field and a dry run shows exactly what is sent) {
