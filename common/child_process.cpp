@@ -14,6 +14,8 @@
 #include <regex>
 #include <stdexcept>
 
+#include "common/signals.hpp"
+
 extern char** environ;
 
 namespace komentra {
@@ -37,6 +39,8 @@ child_process::child_process(std::string binary, std::vector<std::string> args,
     // thread that lives as long as they should.)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(127);
+    // A parent that takes SIGTERM with sigwait has it blocked; the child must see it.
+    unblock_all_signals();
     dup2(fds[1], STDOUT_FILENO);
     dup2(fds[1], STDERR_FILENO);
     std::vector<char*> a, e;

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/signals.hpp"
+
 namespace komentra::process {
 
 result run(const std::vector<std::string>& argv, const std::optional<identity>& as) {
@@ -30,6 +32,7 @@ result run(const std::vector<std::string>& argv, const std::optional<identity>& 
     return res;
   }
   if (pid == 0) {
+    unblock_all_signals();  // komentra blocks SIGINT and SIGTERM; its children must not
     dup2(pipefd[1], STDOUT_FILENO);
     dup2(pipefd[1], STDERR_FILENO);
     int devnull = open("/dev/null", O_RDONLY);

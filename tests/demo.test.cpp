@@ -79,4 +79,19 @@ CAF_TEST(the demo account token is sealed as the product seals tokens) {
   CAF_CHECK_EQUAL(snap.account.token.value_or("<none>"), "IGAA_DEMO_ACCESS_TOKEN");
 }
 
+CAF_TEST(stopping the demo stops it and its simulator in well under a second) {
+  CAF_REQUIRE(demo_account_row().has_value());
+  // Simulated users are commenting: deliveries and replies are under way.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto start = std::chrono::steady_clock::now();
+  demo->terminate();
+  auto status = demo->wait_exit(std::chrono::seconds(20));
+  auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - start)
+                     .count();
+  CAF_MESSAGE("stopped in " << took_ms << " ms");
+  CAF_CHECK_EQUAL(status, 0);
+  CAF_CHECK_LESS(took_ms, 1000);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
