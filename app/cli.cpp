@@ -12,6 +12,7 @@
 #include "app/demo.hpp"
 #include "app/service.hpp"
 #include "common/log.hpp"
+#include "common/signals.hpp"
 #include "config/settings.hpp"
 #include "storage/migrations.hpp"
 #include "storage/pool.hpp"

@@ -2,11 +2,12 @@
 
 #include <unistd.h>
 
-#include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -19,7 +20,9 @@
 #include "common/child_process.hpp"
 #include "common/crypto.hpp"
 #include "common/json_writer.hpp"
+#include "common/signals.hpp"
 #include "http/client.hpp"
+#include "storage/engine_store.hpp"
 #include "storage/pool.hpp"
 
 namespace komentra::app {
@@ -61,6 +64,28 @@ std::string demo_token_key(const config::settings& cfg) {
   return key;
 }
 
+// Set once on Ctrl-C; the demo's threads sleep on it, so they end at once instead of after
+// their current pause.
+class stop_flag {
+ public:
+  void set() {
+    std::lock_guard<std::mutex> lock(m_);
+    set_ = true;
+    cv_.notify_all();
+  }
+  /// Sleeps up to `d`; true once set.
+  template <class Duration>
+  bool wait_for(Duration d) {
+    std::unique_lock<std::mutex> lock(m_);
+    return cv_.wait_for(lock, d, [this] { return set_; });
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool set_ = false;
+};
+
 struct sim_client {
   http::client& http;
   std::string base;
@@ -89,16 +114,15 @@ void seed_database(const std::string& url, const std::string& key_hex) {
           ? tx.exec1("INSERT INTO workspaces (name) VALUES ('Komentra demo') RETURNING id")[0]
                 .as<std::int64_t>()
           : ws[0][0].as<std::int64_t>();
-  auto key = *crypto::from_hex(key_hex);
-  auto sealed = crypto::aes256gcm_seal(key, demo_token, demo_account);
+  auto sealed = storage::seal_token(key_hex, demo_token, demo_account);
   tx.exec_params0(
       "INSERT INTO ig_accounts (id, workspace_id, username, account_type, token_ciphertext, "
-      "token_key_id,"
-      " token_expires_at) VALUES ($1, $2, $3, 'Business', $4, 'demo', now() + interval '60 days')"
-      " ON CONFLICT (id) DO UPDATE SET token_ciphertext = excluded.token_ciphertext,"
-      " status = 'active', status_reason = NULL, throttled_until = NULL",
-      std::string(demo_account), workspace, std::string(demo_username),
-      pqxx::binarystring(sealed.data(), sealed.size()));
+      "token_key_id, token_expires_at) VALUES ($1, $2, $3, 'Business', decode($4, 'hex'), $5, "
+      "now() + interval '60 days') ON CONFLICT (id) DO UPDATE SET token_ciphertext = "
+      "excluded.token_ciphertext, token_key_id = excluded.token_key_id, status = 'active', "
+      "status_reason = NULL, throttled_until = NULL",
+      std::string(demo_account), workspace, std::string(demo_username), sealed.ciphertext_hex,
+      sealed.key_id);
   tx.exec_params0("UPDATE automations SET status = 'active' WHERE account_id = $1",
                   std::string(demo_account));
   if (tx.exec_params1("SELECT count(*) FROM automations WHERE account_id = $1",
@@ -139,7 +163,7 @@ std::int64_t guide_automation(const std::string& url) {
 }
 
 // Simulated people: comments in several languages, some matching, replies, DMs, taps.
-void stream(sim_client& sim, std::atomic<bool>& stop, double per_second, std::int64_t guide_id) {
+void stream(sim_client& sim, stop_flag& stop, double per_second, std::int64_t guide_id) {
   std::mt19937 rng(std::random_device{}());
   const std::vector<std::string> on_links = {"LINK please!",
                                              "price?",
@@ -162,7 +186,7 @@ void stream(sim_client& sim, std::atomic<bool>& stop, double per_second, std::in
   int n = 0;
   std::vector<std::pair<std::chrono::steady_clock::time_point, std::string>> taps;
   auto period = std::chrono::microseconds(static_cast<long>(1e6 / std::max(0.1, per_second)));
-  while (!stop) {
+  do {
     ++n;
     auto user = "90000000000000" + std::to_string(10 + n % 40);
     auto pick = u(rng);
@@ -198,8 +222,7 @@ void stream(sim_client& sim, std::atomic<bool>& stop, double per_second, std::in
         ++it;
       }
     }
-    std::this_thread::sleep_for(period);
-  }
+  } while (!stop.wait_for(period));
 }
 
 std::string skip_summary(const std::string& url) {
@@ -293,7 +316,7 @@ int run_demo(config::settings cfg, const demo_options& opts) {
       base.c_str(), sim_url.c_str());
   std::fflush(stdout);
 
-  std::atomic<bool> stop{false};
+  stop_flag stop;
   auto guide_id = guide_automation(url);
   std::thread streamer([&] { stream(sim, stop, opts.events_per_second, guide_id); });
   std::thread progress([&] {
@@ -302,9 +325,7 @@ int run_demo(config::settings cfg, const demo_options& opts) {
     auto& j = svc.journal_counters();
     int tick = 0;
     std::string skips;
-    while (!stop) {
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-      if (stop) break;
+    while (!stop.wait_for(std::chrono::seconds(1))) {
       if (++tick % 3 == 1) skips = skip_summary(url);
       char line[512];
       std::snprintf(line, sizeof line,
@@ -328,7 +349,7 @@ int run_demo(config::settings cfg, const demo_options& opts) {
   int sig = wait_for_termination_signal();
   std::printf("\n");
   spdlog::info("received {}, stopping the demo", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  stop = true;
+  stop.set();
   streamer.join();
   progress.join();
   http_client.stop();

@@ -1,7 +1,5 @@
 #include "app/service.hpp"
 
-#include <signal.h>
-
 #include <spdlog/spdlog.h>
 
 #include <caf/all.hpp>
@@ -255,24 +253,6 @@ const actors::journal_counters& service::journal_counters() const {
 
 std::uint16_t service::port() const {
   return impl_->server ? impl_->server->port() : 0;
-}
-
-void block_termination_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
-int wait_for_termination_signal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
 }
 
 }  // namespace komentra::app

@@ -37,9 +37,4 @@ class service {
   std::unique_ptr<impl> impl_;
 };
 
-/// Blocks SIGINT and SIGTERM in the calling thread (call before starting threads, so
-/// every thread inherits the mask) and returns a function that waits for one of them.
-void block_termination_signals();
-int wait_for_termination_signal();
-
 }  // namespace komentra::app

@@ -60,6 +60,7 @@
 #include <pqxx/pqxx>
 
 #include "common/crypto.hpp"
+#include "storage/engine_store.hpp"
 #include "storage/pool.hpp"
 
 namespace {
@@ -250,8 +251,7 @@ std::string media_of(std::uint64_t account) {
 int seed(const options& o) {
   if (o.database_url.empty() || o.token_key.empty())
     usage("seed needs --database-url and --token-key");
-  auto key = komentra::crypto::from_hex(o.token_key);
-  if (!key) usage("--token-key is not hex");
+  if (!komentra::storage::token_key(o.token_key)) usage("--token-key is not 64 hex digits");
   auto t0 = steady::now();
   auto conn = komentra::storage::connect(o.database_url);
   pqxx::work tx(*conn);
@@ -263,15 +263,15 @@ int seed(const options& o) {
         "INSERT INTO ig_accounts (id, workspace_id, username, account_type, token_ciphertext,"
         " token_key_id, token_expires_at) SELECT v.id, " +
         std::to_string(ws) +
-        ", 'bench_' || v.id, 'Business', decode(v.t, 'hex'), 'k1', now() + interval '60 days'"
+        ", 'bench_' || v.id, 'Business', decode(v.t, 'hex'), v.k, now() + interval '60 days'"
         " FROM (VALUES ";
     for (std::uint64_t j = i; j < std::min<std::uint64_t>(o.accounts, i + batch); ++j) {
       auto id = std::to_string(o.first_account + j);
-      auto sealed = komentra::crypto::aes256gcm_seal(*key, "bench-token-" + id, id);
+      auto sealed = komentra::storage::seal_token(o.token_key, "bench-token-" + id, id);
       if (j != i) sql += ',';
-      sql += "('" + id + "','" + komentra::crypto::to_hex(sealed) + "')";
+      sql += "('" + id + "','" + sealed.ciphertext_hex + "','" + sealed.key_id + "')";
     }
-    sql += ") AS v(id, t)";
+    sql += ") AS v(id, t, k)";
     tx.exec0(sql);
   }
   tx.exec0(

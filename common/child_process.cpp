@@ -14,12 +14,14 @@
 #include <regex>
 #include <stdexcept>
 
+#include "common/signals.hpp"
+
 extern char** environ;
 
 namespace komentra {
 
 child_process::child_process(std::string binary, std::vector<std::string> args,
-                             std::map<std::string, std::string> env) {
+                             std::map<std::string, std::string> env, child_options opts) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   // The child's environment: ours without KOMENTRA_* (tests set exactly what they want).
@@ -32,13 +34,17 @@ child_process::child_process(std::string binary, std::vector<std::string> args,
   auto parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    // A new user clears the death signal, so that comes first.
+    if (opts.run_as && !process::become(*opts.run_as)) _exit(126);
     // No orphans: a test binary killed by its watchdog or a crashed demo takes its servers
     // with it. (Linux sends this when the thread that forked ends: start children from a
     // thread that lives as long as they should.)
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    prctl(PR_SET_PDEATHSIG, opts.death_signal);
     if (getppid() != parent) _exit(127);
-    dup2(fds[1], STDOUT_FILENO);
-    dup2(fds[1], STDERR_FILENO);
+    // A parent that takes SIGTERM with sigwait has it blocked; the child must see it.
+    unblock_all_signals();
     std::vector<char*> a, e;
     for (auto& s : argv) a.push_back(s.data());
     a.push_back(nullptr);
@@ -116,8 +122,8 @@ int child_process::wait_exit(std::chrono::milliseconds timeout) {
   return status_;
 }
 
-void child_process::terminate() {
-  if (running()) ::kill(pid_, SIGTERM);
+void child_process::terminate(int sig) {
+  if (running()) ::kill(pid_, sig);
 }
 
 void child_process::kill() {

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/signals.hpp"
+
 namespace komentra::process {
 
 result run(const std::vector<std::string>& argv, const std::optional<identity>& as) {
@@ -30,19 +32,12 @@ result run(const std::vector<std::string>& argv, const std::optional<identity>& 
     return res;
   }
   if (pid == 0) {
+    unblock_all_signals();  // komentra blocks SIGINT and SIGTERM; its children must not
     dup2(pipefd[1], STDOUT_FILENO);
     dup2(pipefd[1], STDERR_FILENO);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-    if (as) {
-      // Order matters: supplementary groups and gid can only be dropped while still root.
-      if (initgroups(as->name.c_str(), as->gid) != 0 || setgid(as->gid) != 0 ||
-          setuid(as->uid) != 0) {
-        dprintf(STDERR_FILENO, "cannot switch to user %s: %s\n", as->name.c_str(),
-                std::strerror(errno));
-        _exit(126);
-      }
-    }
+    if (as && !become(*as)) _exit(126);
     execvp(args[0], args.data());
     dprintf(STDERR_FILENO, "cannot run %s: %s\n", args[0], std::strerror(errno));
     _exit(127);
@@ -58,6 +53,14 @@ result run(const std::vector<std::string>& argv, const std::optional<identity>& 
   }
   res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return res;
+}
+
+bool become(const identity& as) {
+  // Order matters: supplementary groups and gid can only be dropped while still root.
+  if (initgroups(as.name.c_str(), as.gid) == 0 && setgid(as.gid) == 0 && setuid(as.uid) == 0)
+    return true;
+  dprintf(STDERR_FILENO, "cannot switch to user %s: %s\n", as.name.c_str(), std::strerror(errno));
+  return false;
 }
 
 std::optional<identity> lookup_user(const std::string& name) {

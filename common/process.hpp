@@ -25,6 +25,10 @@ struct result {
 /// Runs argv[0] (searched in PATH) with the given arguments and waits for it.
 result run(const std::vector<std::string>& argv, const std::optional<identity>& as = std::nullopt);
 
+/// Makes the calling process `as` (supplementary groups, gid, then uid: only root may drop
+/// them). For a child between fork and exec; on failure says why on stderr, returns false.
+bool become(const identity& as);
+
 /// Looks up an OS user by name.
 std::optional<identity> lookup_user(const std::string& name);
 

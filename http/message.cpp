@@ -98,4 +98,10 @@ response response::unavailable(std::string_view message, int retry_after_s) {
   return res;
 }
 
+response response::body_too_large(std::size_t limit_bytes) {
+  return error(
+      413, "body_too_large",
+      "the request body is larger than the limit of " + std::to_string(limit_bytes) + " bytes");
+}
+
 }  // namespace komentra::http

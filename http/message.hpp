@@ -47,6 +47,8 @@ struct response {
                         std::string_view field);
   /// 503 "unavailable" with Retry-After: try again later, nothing was done.
   static response unavailable(std::string_view message, int retry_after_s);
+  /// 413 "body_too_large", naming the limit the body went over.
+  static response body_too_large(std::size_t limit_bytes);
 };
 
 /// Completes a request; call exactly once, from any thread.

@@ -105,9 +105,7 @@ class session : public std::enable_shared_from_this<session> {
     if (ec == bhttp::error::body_limit) {
       ++srv_->body_too_large;
       keep_alive_ = false;
-      return write(response::error(
-          413, "body_too_large",
-          "request body exceeds " + std::to_string(srv_->opts.body_limit_bytes) + " bytes"));
+      return write(response::body_too_large(srv_->opts.body_limit_bytes));
     }
     if (ec == bhttp::error::header_limit) {
       ++srv_->headers_too_large;

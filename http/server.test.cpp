@@ -61,6 +61,7 @@ CAF_TEST(a body over the limit gets 413 and the connection closes) {
   auto r = c.exchange("POST", "/big", std::string(2000, 'x'));
   CAF_CHECK_EQUAL(r.status, 413);
   CAF_CHECK(r.body.find("body_too_large") != std::string::npos);
+  CAF_CHECK(r.body.find("limit of 1024 bytes") != std::string::npos);
   CAF_CHECK(c.closed_by_peer());
 }
 

@@ -690,6 +690,45 @@ bool reader::read_referral(od::value& v, webhook_event& ev) {
   });
 }
 
+// The code unit of the \uXXXX escape at `at`, or -1 when there is none there.
+long escaped_unit(std::string_view body, std::size_t at) {
+  if (body.size() < 6 || at > body.size() - 6 || body[at] != '\\' || body[at + 1] != 'u') return -1;
+  long unit = 0;
+  for (char c : body.substr(at + 2, 4)) {
+    int digit = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+    if (digit < 0) return -1;
+    unit = unit * 16 + digit;
+  }
+  return unit;
+}
+
+// Where \u escapes of unpaired UTF-16 surrogates start. Meta cuts long texts by UTF-16 code
+// units, so a string can end in half an emoji ("\ud83d"); simdjson refuses such a string,
+// which would refuse the whole delivery and lose every other event in it. Every backslash of
+// valid JSON starts an escape inside a string, so no quote tracking is needed (invalid JSON
+// is refused by the parser anyway).
+std::vector<std::size_t> lone_surrogates(std::string_view body) {
+  std::vector<std::size_t> found;
+  for (auto at = body.find('\\'); at != std::string_view::npos;) {
+    auto unit = escaped_unit(body, at);
+    std::size_t next = at + (unit < 0 ? 2 : 6);
+    if (unit >= 0xD800 && unit <= 0xDBFF) {
+      auto low = escaped_unit(body, at + 6);
+      if (low >= 0xDC00 && low <= 0xDFFF)
+        next = at + 12;
+      else
+        found.push_back(at);
+    } else if (unit >= 0xDC00 && unit <= 0xDFFF) {
+      found.push_back(at);
+    }
+    at = body.find('\\', next);
+  }
+  return found;
+}
+
 parse_outcome parse_in_place(const char* data, std::size_t size, std::size_t capacity) {
   parse_outcome outcome;
   od::document doc;
@@ -708,21 +747,30 @@ parse_outcome parse_in_place(const char* data, std::size_t size, std::size_t cap
   return outcome;
 }
 
-}  // namespace
-
-parse_outcome parse_delivery(std::string_view body) {
+// Parses a copy of `body` in which each escape at `lone` (an unpaired surrogate) reads
+// \ufffd, U+FFFD: an escape of the same length, so nothing else moves.
+parse_outcome parse_copy(std::string_view body, const std::vector<std::size_t>& lone) {
   // Reused per thread: a copy into it costs a memcpy, a fresh padded_string also a malloc.
   // It keeps the capacity of the largest body seen, which the HTTP body limit bounds.
   thread_local std::string buffer;
   const std::size_t needed = body.size() + delivery_padding_bytes;
   if (buffer.capacity() < needed) buffer.reserve(needed);
   buffer.assign(body.data(), body.size());
+  for (auto at : lone) buffer.replace(at + 2, 4, "fffd");
   return parse_in_place(buffer.data(), buffer.size(), buffer.capacity());
 }
 
+}  // namespace
+
+parse_outcome parse_delivery(std::string_view body) {
+  return parse_copy(body, lone_surrogates(body));
+}
+
 parse_outcome parse_delivery(const char* data, std::size_t size, std::size_t capacity) {
-  if (capacity < size || capacity - size < delivery_padding_bytes)
-    return parse_delivery(std::string_view(data, size));
+  std::string_view body(data, size);
+  auto lone = lone_surrogates(body);
+  if (!lone.empty() || capacity < size || capacity - size < delivery_padding_bytes)
+    return parse_copy(body, lone);
   return parse_in_place(data, size, capacity);
 }
 

@@ -8,7 +8,10 @@
 /// a value of the wrong type where a value is read, gives a non-empty `error` and no events;
 /// the HTTP layer answers 400 and stores nothing. Shapes it does not know (another "object",
 /// an unknown change field, an unknown messaging member) are never errors: each becomes one
-/// event of kind unknown, keyed "unknown:<sha256 hex of the item's raw JSON>".
+/// event of kind unknown, keyed "unknown:<sha256 hex of the item's raw JSON>". Nor is an
+/// escaped unpaired UTF-16 surrogate ("\ud83d" without its low half, a lone "\udc00": Meta
+/// cuts texts inside emoji): it reads as U+FFFD, as does an escaped U+0000, and the body is
+/// parsed as if it had said "\ufffd" there (also for the hashed keys).
 ///
 /// Dedupe keys (parts containing ':' or '%' are percent-encoded, so parts never run into each
 /// other; a key missing a part it needs uses "<prefix>:sha256:<hex>" over the item's raw JSON):

@@ -777,10 +777,58 @@ CAF_TEST(invalid utf8 bytes are rejected) {
   CAF_CHECK_NOT_EQUAL(outcome.error, "");
 }
 
-CAF_TEST(an unpaired surrogate escape is rejected) {
-  auto outcome =
-      parse_delivery(changes(R"({"field":"comments","value":{"id":"1","text":"a\ud83d"}})"));
-  CAF_CHECK_NOT_EQUAL(outcome.error, "");
+CAF_TEST(a text cut inside an emoji gets a replacement character and its delivery stays whole) {
+  auto out = parse_delivery(changes(
+      R"({"field":"comments","value":{"id":"17900000000000001","text":"LINK please \ud83d"}},)"
+      R"({"field":"comments","value":{"id":"17900000000000002","text":"link \ud83d\udd25"}})"));
+  CAF_REQUIRE_EQUAL(out.error, "");
+  CAF_REQUIRE_EQUAL(out.events.size(), 2u);
+  CAF_CHECK_EQUAL(out.events[0].text, "LINK please \xEF\xBF\xBD");
+  CAF_CHECK_EQUAL(out.events[0].dedupe_key, "comment:17900000000000001");
+  CAF_CHECK_EQUAL(out.events[1].text, "link \xF0\x9F\x94\xA5");
+  CAF_CHECK_EQUAL(out.events[1].dedupe_key, "comment:17900000000000002");
+}
+
+CAF_TEST(every unpaired surrogate escape reads as one replacement character) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  const std::pair<std::string, std::string> cases[] = {
+      {R"(a\ud83d)", "a" + fffd},                            // a high half at the end
+      {R"(\uD83Db)", fffd + "b"},                            // a high half before a letter
+      {R"(\udc00)", fffd},                                   // a low half alone
+      {R"(\ude00\ud83d)", fffd + fffd},                      // the halves the wrong way round
+      {R"(\udbff\udbff\udfff)", fffd + "\xF4\x8F\xBF\xBF"},  // a high half, then a pair
+      {R"(\ud83d\n\u00e9)", fffd + "\n\xC3\xA9"},            // before other escapes
+      {R"(\\ud83d)", "\\ud83d"},                             // an escaped backslash, no escape
+  };
+  for (auto& [escaped, text] : cases) {
+    auto out = parse_delivery(
+        changes(R"({"field":"comments","value":{"id":"1","text":")" + escaped + R"("}})"));
+    CAF_CHECK_EQUAL(out.error, "");
+    CAF_CHECK_EQUAL(out.events.size(), 1u);
+    if (out.events.size() == 1) CAF_CHECK_EQUAL(out.events[0].text, text);
+  }
+  // In a key, in a value nobody reads, and in a message without a mid (hashed key).
+  auto other = parse_delivery(
+      changes(R"({"field":"story_insights","value":{"caption\udc00":"\ud83d"}},)"
+              R"({"field":"comments","value":{"id":"2","text":"ok","x\ud83d":"y"}})"));
+  CAF_CHECK_EQUAL(other.error, "");
+  CAF_CHECK_EQUAL(other.events.size(), 2u);
+  auto dm = messaging(
+      R"({"sender":{"id":"9000000000000001"},"recipient":{"id":"17841400000000001"},"timestamp":1796299200000,"message":{"text":"hi \ud83d"}})");
+  auto first = parse_delivery(dm), again = parse_delivery(dm);
+  CAF_REQUIRE_EQUAL(first.error, "");
+  CAF_CHECK_EQUAL(first.events.at(0).text, "hi " + fffd);
+  CAF_CHECK_EQUAL(first.events[0].dedupe_key, again.events.at(0).dedupe_key);
+}
+
+CAF_TEST(the in place overload repairs a copy and leaves the body as received) {
+  std::string body = changes(R"({"field":"comments","value":{"id":"1","text":"a\ud83d"}})");
+  body.reserve(body.size() + delivery_padding_bytes);
+  const std::string received = body;
+  auto out = parse_delivery(body.data(), body.size(), body.capacity());
+  CAF_REQUIRE_EQUAL(out.error, "");
+  CAF_CHECK_EQUAL(out.events.at(0).text, "a\xEF\xBF\xBD");
+  CAF_CHECK_EQUAL(body, received);
 }
 
 // ---- buffers and timing ----
@@ -852,7 +900,9 @@ CAF_TEST(an escaped nul character becomes a replacement character) {
       R"({"sender":{"id":"9000000000000001"},"recipient":{"id":"17841400000000001"},"timestamp":1796299200000,"message":{"mid":"m_N\u0000UL","text":"a\u0000b"}})"));
   CAF_REQUIRE(out.ok());
   CAF_REQUIRE_EQUAL(out.events.size(), 1u);
-  CAF_CHECK_EQUAL(out.events[0].text, "a\xEF\xBF\xBD" "b");
+  CAF_CHECK_EQUAL(out.events[0].text,
+                  "a\xEF\xBF\xBD"
+                  "b");
   CAF_CHECK_EQUAL(out.events[0].mid, "m_N\xEF\xBF\xBDUL");
   CAF_CHECK(out.events[0].dedupe_key.find('\0') == std::string::npos);
 }

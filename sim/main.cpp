@@ -1,25 +1,18 @@
 // komentra-sim: a local Instagram Platform (Graph API, OAuth, webhooks) for tests, demos
 // and load. `komentra-sim --help`, `komentra-sim serve --help`, `komentra-sim load --help`.
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "common/log.hpp"
+#include "common/signals.hpp"
 #include "sim/load.hpp"
 #include "sim/simulator.hpp"
 
 namespace {
-
-std::atomic<bool> stop_requested{false};
-
-void on_signal(int) {
-  stop_requested = true;
-}
 
 bool split_host_port(const std::string& text, std::string& host, std::uint16_t& port) {
   auto colon = text.rfind(':');
@@ -173,6 +166,8 @@ int main(int argc, char** argv) {
     std::cerr << "--listen must be host:port, got '" << listen << "'\n";
     return 2;
   }
+  // Before any thread starts, so that only the wait below takes them.
+  komentra::block_termination_signals();
   komentra::sim::simulator sim(so);
   if (auto err = sim.start(); !err.empty()) {
     std::cerr << "komentra-sim: " << err << "; the address is --listen\n";
@@ -185,9 +180,7 @@ int main(int argc, char** argv) {
                "/_sim/); webhooks to %s\n",
                so.host.c_str(), static_cast<unsigned>(sim.port()),
                so.webhook_url.empty() ? "(none)" : so.webhook_url.c_str());
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  komentra::wait_for_termination_signal();
   sim.stop();
   return 0;
 }

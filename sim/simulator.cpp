@@ -2007,8 +2007,9 @@ std::uint16_t simulator::port() const {
 }
 
 void simulator::stop() {
-  if (impl_->server) impl_->server->stop(std::chrono::milliseconds(200));
+  // Deliveries first: none starts or retries while the server finishes its requests.
   if (impl_->sender) impl_->sender->stop();
+  if (impl_->server) impl_->server->stop(std::chrono::milliseconds(200));
 }
 
 }  // namespace komentra::sim

@@ -33,7 +33,19 @@ webhook_sender::~webhook_sender() {
 }
 
 void webhook_sender::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mtx_);
+    abandon_pending();
+  }
   if (client_) client_->stop();
+}
+
+// Callbacks and timers of an older generation do nothing: nothing is delivered or retried.
+void webhook_sender::abandon_pending() {
+  ++generation_;
+  queue_.clear();
+  flush_scheduled_ = false;
+  in_flight_ = 0;
 }
 
 std::string webhook_sender::signature(const std::string& secret, const std::string& body) {
@@ -223,11 +235,8 @@ std::size_t webhook_sender::pending() const {
 
 void webhook_sender::reset() {
   std::lock_guard<std::mutex> lock(mtx_);
-  ++generation_;
-  queue_.clear();
+  abandon_pending();
   log_.clear();
-  flush_scheduled_ = false;
-  in_flight_ = 0;
   next_seq_ = 1;
 }
 

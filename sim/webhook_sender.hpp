@@ -73,9 +73,12 @@ class webhook_sender {
   /// Events queued plus deliveries in flight or waiting for a retry.
   std::size_t pending() const;
   void reset();
+  /// Abandons what is queued, in flight or waiting for a retry (nothing is flushed) and
+  /// stops the client; prompt, whatever the webhook URL does.
   void stop();
 
  private:
+  void abandon_pending();  ///< under mtx_
   void flush();
   void deliver(std::uint64_t id, std::string body, int entries, int attempt, bool duplicate);
 

@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <pqxx/pqxx>
@@ -29,6 +32,16 @@ std::string last_lines(const std::string& text, std::size_t n = 3) {
     if (pos == std::string::npos) return text;
   }
   return text.substr(pos + 1);
+}
+
+// Only a Unix socket, in the 0700 cluster directory; no TCP listener at all.
+std::vector<std::string> server_settings(const std::string& data) {
+  return {"-c", "listen_addresses=",
+          "-k", data,
+          "-c", "unix_socket_permissions=0700",
+          "-c", "max_connections=100",
+          "-c", "shared_buffers=128MB",
+          "-c", "logging_collector=off"};
 }
 
 }  // namespace
@@ -128,7 +141,7 @@ std::string embedded_postgres::start() {
       return "initdb failed: " + last_lines(res.output);
     }
   }
-  if (auto err = pg_ctl_start(); !err.empty()) return err;
+  if (auto err = opts_.tied_to_process ? child_start() : pg_ctl_start(); !err.empty()) return err;
 
   url_ = "host=" + data + " port=5432 user=komentra dbname=" + opts_.database +
          " connect_timeout=5 application_name=komentra";
@@ -155,10 +168,8 @@ std::string embedded_postgres::pg_ctl_start() {
     return {};
   }
   spdlog::info("starting the embedded PostgreSQL in {}", data);
-  // Only a Unix socket, in the 0700 cluster directory; no TCP listener at all.
-  std::string options = "-c listen_addresses='' -k '" + data + "'" +
-                        " -c unix_socket_permissions=0700 -c max_connections=100"
-                        " -c shared_buffers=128MB -c logging_collector=off";
+  std::string options;
+  for (auto& s : server_settings(data)) options += (options.empty() ? "'" : " '") + s + "'";
   auto res = run_pg({pg_ctl, "-D", data, "-l", cluster_dir() + "/server.log", "-w", "-t", "60",
                      "-o", options, "start"});
   if (res.exit_code != 0)
@@ -168,9 +179,51 @@ std::string embedded_postgres::pg_ctl_start() {
   return {};
 }
 
+std::string embedded_postgres::child_start() {
+  auto data = cluster_dir() + "/data";
+  spdlog::info("starting the embedded PostgreSQL in {} (a child of this process)", data);
+  child_options o;
+  o.run_as = run_as_;
+  o.death_signal = SIGQUIT;
+  auto args = server_settings(data);
+  args.insert(args.begin(), {"-D", data});
+  child_ = std::make_unique<child_process>(opts_.bin_dir + "/postgres", args,
+                                           std::map<std::string, std::string>{}, o);
+  // Ready once it accepts a session, which is what pg_ctl -w waits for too.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    try {
+      pqxx::connection probe("host=" + data + " port=5432 user=komentra dbname=postgres");
+      break;
+    } catch (const std::exception&) {
+    }
+    bool late = std::chrono::steady_clock::now() > deadline;
+    if (late || !child_->running()) {
+      child_->kill();
+      auto out = child_->output();
+      child_.reset();
+      return "the embedded PostgreSQL did not start" + std::string(late ? " within 60 s: " : ": ") +
+             last_lines(out);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  running_ = true;
+  return {};
+}
+
 void embedded_postgres::stop() {
   if (!running_) return;
   running_ = false;
+  if (child_) {
+    child_->terminate(SIGINT);  // fast shutdown, as pg_ctl stop -m fast
+    if (child_->wait_exit(std::chrono::seconds(60)) != 0)
+      spdlog::warn("the embedded PostgreSQL did not stop cleanly: {}",
+                   last_lines(child_->output()));
+    else
+      spdlog::info("stopped the embedded PostgreSQL");
+    child_.reset();
+    return;
+  }
   auto data = cluster_dir() + "/data";
   auto res = run_pg({opts_.bin_dir + "/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"});
   if (res.exit_code == 0)

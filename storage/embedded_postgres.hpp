@@ -6,10 +6,16 @@
 /// the server runs as an unprivileged OS user, because PostgreSQL refuses root.
 /// Runs on the main thread at start-up and shutdown only; failures are returned as
 /// messages that say what to fix.
+///
+/// komentra's server is started with pg_ctl, so it outlives a crash and is adopted by the next
+/// start; a test cluster (tied_to_process) runs in the foreground as a child that dies with
+/// the process, so not even a test binary killed by SIGKILL leaves a server behind.
 
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "common/child_process.hpp"
 #include "common/process.hpp"
 
 namespace komentra::storage {
@@ -19,6 +25,9 @@ struct embedded_options {
   std::string bin_dir;      ///< where initdb and pg_ctl are
   std::string run_as_user;  ///< used only when running as root
   std::string database = "komentra";
+  /// The server is a child of this process and gets SIGQUIT (immediate shutdown) when the
+  /// thread that called start() ends, however it ends; it is never adopted or left running.
+  bool tied_to_process = false;
 };
 
 class embedded_postgres {
@@ -43,6 +52,7 @@ class embedded_postgres {
 
  private:
   std::string pg_ctl_start();
+  std::string child_start();
   std::string ensure_reachable(const std::string& path);
   process::result run_pg(const std::vector<std::string>& argv);
 
@@ -51,6 +61,7 @@ class embedded_postgres {
   std::string url_;
   int lock_fd_ = -1;
   bool running_ = false;
+  std::unique_ptr<child_process> child_;  ///< the server when tied_to_process
 };
 
 }  // namespace komentra::storage

@@ -435,6 +435,36 @@ void set_account_status(pqxx::connection& c, const std::string& account_id,
   tx.commit();
 }
 
+void resume_after_reauth(pqxx::work& tx, const std::string& account_id) {
+  tx.exec_params0(
+      "UPDATE automations SET status = 'active', paused_reason = NULL, updated_at = now()"
+      " WHERE account_id = $1 AND status = 'paused' AND paused_reason = 'reauth_required'",
+      account_id);
+  tx.exec_params0(
+      "UPDATE notifications SET read_at = now()"
+      " WHERE account_id = $1 AND kind = 'reauth_required' AND read_at IS NULL",
+      account_id);
+}
+
+bool disconnect_account(pqxx::work& tx, const std::string& account_id, const std::string& reason) {
+  auto found = tx.exec_params(
+      "UPDATE ig_accounts SET token_ciphertext = NULL, token_key_id = NULL,"
+      " token_expires_at = NULL, status = 'disconnected', status_reason = $2, updated_at = now()"
+      " WHERE id = $1 RETURNING id",
+      account_id, reason);
+  if (found.empty()) return false;
+  tx.exec_params0(
+      "DELETE FROM automations WHERE account_id = $1 AND (status = 'active'"
+      " OR paused_reason IN ('reauth_required', 'faulted'))",
+      account_id);
+  tx.exec_params0(
+      "UPDATE outbox SET state = 'cancelled', updated_at = now() WHERE account_id = $1"
+      " AND state IN ('pending', 'unknown')",
+      account_id);
+  tx.exec_params0("DELETE FROM media_cache WHERE account_id = $1", account_id);
+  return true;
+}
+
 void set_throttled_until(pqxx::work& tx, const std::string& account_id, std::int64_t until_ms) {
   prepared(tx, "UPDATE ig_accounts SET throttled_until = to_timestamp($2 / 1000.0) WHERE id = $1",
            account_id, until_ms);

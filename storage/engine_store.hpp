@@ -123,9 +123,23 @@ void reschedule(pqxx::work& tx, std::int64_t id, std::int64_t not_before_ms,
                 const std::string& error);
 
 /// Sets the account's status (reauth_required, faulted, active) with a reason; any status
-/// other than active pauses its active automations and notifies the owners once.
+/// other than active pauses its active automations (paused_reason: the status) and notifies
+/// the owners once.
 void set_account_status(pqxx::connection& c, const std::string& account_id,
                         const std::string& status, const std::string& reason);
+
+/// Undoes a reauth_required once the owner has reconnected the account (a new token, status
+/// active): the automations it paused run again, those paused for another reason (by a
+/// user, say) stay paused, and its notification counts as read, so a later rejection
+/// notifies again. In the caller's transaction (the OAuth callback's).
+void resume_after_reauth(pqxx::work& tx, const std::string& account_id);
+
+/// Disconnects an account (by its owner, or deauthorized on Instagram): forgets its token,
+/// removes the automations that would run again (active ones, and those Komentra paused
+/// for a reauth or a crash loop; the privacy policy's "removes related active
+/// automations"), cancels its pending actions and drops its media cache. Automations a
+/// user paused by hand stay, paused. False when there is no such account.
+bool disconnect_account(pqxx::work& tx, const std::string& account_id, const std::string& reason);
 
 /// Access tokens at rest: AES-256-GCM under token_key (64 hex digits) with the account id
 /// as associated data, so a ciphertext cannot be moved to another account; key_id names

@@ -158,6 +158,11 @@ struct fixture {
     auto acc = sim_call("POST", "/_sim/accounts",
                         R"({"id":")" + id + R"(","username":"shop.)" + id.substr(12) + R"("})");
     CAF_REQUIRE(acc.status == 200 || acc.status == 201);
+    return authorize(cookie, ws, id);
+  }
+
+  /// The OAuth flow for an account the simulator has (connecting it again, say).
+  std::string authorize(const std::string& cookie, const std::string& ws, const std::string& id) {
     auto start = call("POST", "/api/v1/workspaces/" + ws + "/instagram/connect", "", cookie);
     CAF_REQUIRE_EQUAL(start.status, 200);
     auto authorize = field(start.body, "authorize_url");
@@ -185,6 +190,15 @@ struct fixture {
     auto r = w.exec(q);
     w.commit();
     return r;
+  }
+
+  /// Polls a one-value query until it gives `expected` (at most 15 s).
+  bool sql_eventually(const std::string& q, const std::string& expected) {
+    for (int i = 0; i < 300; ++i) {
+      if (sql(q)[0][0].as<std::string>("") == expected) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
   }
 };
 
@@ -263,6 +277,43 @@ CAF_TEST(requests are validated and cookie writes need the csrf header) {
   CAF_CHECK_EQUAL(r.status, 400);
   CAF_CHECK(r.body.find("U+0000") != std::string::npos);
   CAF_CHECK_EQUAL(call("PATCH", "/api/v1/me", R"({"name":"Val"})", cookie).status, 200);
+}
+
+CAF_TEST(a body over the limit gets 413 naming the limit on every route family) {
+  auto cookie = user("big@example.com");
+  // A JSON object of exactly `size` bytes.
+  auto body_of = [](std::size_t size) {
+    return R"({"name":")" + std::string(size - 11, 'n') + "\"}";
+  };
+  auto check_413 = [&](const client::reply& r, const std::string& limit) {
+    CAF_CHECK_EQUAL(r.status, 413);
+    CAF_CHECK_EQUAL(field(r.body, "code"), "body_too_large");
+    CAF_CHECK(field(r.body, "message").find("limit of " + limit + " bytes") != std::string::npos);
+  };
+  // The dashboard API (64 KiB), before the session, CSRF and body checks.
+  check_413(call("PATCH", "/api/v1/me", body_of(65537), cookie), "65536");
+  check_413(call("PATCH", "/api/v1/me", body_of(65537)), "65536");
+  check_413(call("POST", "/api/v1/auth/login", body_of(100000), "", false), "65536");
+  check_413(call("GET", "/api/v1/openapi.json", body_of(65537)), "65536");
+  auto at_limit = call("PATCH", "/api/v1/me", body_of(65536), cookie);
+  CAF_CHECK_EQUAL(at_limit.status, 400);
+  CAF_CHECK_EQUAL(field(at_limit.body, "field"), "name");
+  // The OAuth callback and Meta's callbacks are API routes too.
+  check_413(call("GET", "/api/v1/instagram/callback?code=c&state=s", body_of(65537), cookie),
+            "65536");
+  check_413(client::request(port, "POST", "/api/v1/meta/deauthorize",
+                            "signed_request=" + std::string(65537, 'x'),
+                            {{"Content-Type", "application/x-www-form-urlencoded"}}),
+            "65536");
+  // Webhooks, admin and links take up to http.body_limit_bytes (4 MiB by default).
+  auto huge = body_of(4 * 1024 * 1024 + 1);
+  check_413(client::request(port, "POST", "/webhooks/instagram", huge,
+                            {{"X-Hub-Signature-256", "sha256=00"}}),
+            "4194304");
+  check_413(
+      client::request(port, "POST", "/admin/webhook-check", huge, {{"Authorization", "Bearer x"}}),
+      "4194304");
+  check_413(client::request(port, "GET", "/l/abcdef", huge), "4194304");
 }
 
 CAF_TEST(password reset answers alike for unknown emails and is single use) {
@@ -417,6 +468,58 @@ CAF_TEST(the oauth flow stores the exact user id an encrypted token and subscrib
             list.find("token_ciphertext") == std::string::npos);
 }
 
+CAF_TEST(reconnecting an account after reauth resumes what the reauth paused and no more) {
+  auto cookie = user("reauth@example.com");
+  auto ws = workspace_of(cookie);
+  auto acc = connect(cookie, ws);
+  auto base = automations(ws, acc);
+  auto by_reauth = field(call("POST", base, link_automation, cookie).body, "id");
+  auto by_hand = field(
+      call("POST", base, R"({"name":"Price","keywords":["price"],"dm_text":"10"})", cookie).body,
+      "id");
+  CAF_REQUIRE_EQUAL(call("POST", base + "/" + by_hand + "/pause", "", cookie).status, 200);
+  // Instagram rejects the token (code 190) when a matched comment is answered.
+  sim_call(
+      "POST", "/_sim/config",
+      R"({"webhook_url":"http://127.0.0.1:)" + std::to_string(port) + R"(/webhooks/instagram"})");
+  sim_call("POST", "/_sim/users",
+           R"({"account_id":")" + acc + R"(","id":"9000000000000001","username":"fan"})");
+  sim_call("POST", "/_sim/media", R"({"account_id":")" + acc + R"(","id":"18000000000000001"})");
+  sim_call(
+      "POST", "/_sim/faults",
+      R"({"kind":"error","code":190,"subcode":460,"http_status":400,"message":"Error validating access token"})");
+  auto comment = [&](const std::string& id) {
+    sim_call("POST", "/_sim/comments",
+             R"({"media_id":"18000000000000001","user_id":"9000000000000001","id":")" + id +
+                 R"(","text":"link please"})");
+  };
+  comment("17900000000000001");
+  CAF_REQUIRE(sql_eventually("SELECT status FROM ig_accounts", "reauth_required"));
+  auto state = [&](const std::string& id) {
+    auto r = call("GET", base + "/" + id, "", cookie);
+    return field(r.body, "status") + " " + field(r.body, "paused_reason");
+  };
+  CAF_CHECK_EQUAL(state(by_reauth), "paused reauth_required");
+  CAF_CHECK_EQUAL(state(by_hand), "paused paused by a user");
+  CAF_CHECK_EQUAL(sql("SELECT count(*) FROM notifications WHERE read_at IS NULL")[0][0].as<int>(),
+                  1);
+  // The owner reconnects: the account is active again and only the reauth's pause is undone.
+  sim_call("DELETE", "/_sim/faults");
+  CAF_REQUIRE_EQUAL(authorize(cookie, ws, acc), acc);
+  auto account = call("GET", "/api/v1/workspaces/" + ws + "/accounts/" + acc, "", cookie);
+  CAF_CHECK_EQUAL(field(account.body, "status"), "active");
+  CAF_CHECK_EQUAL(state(by_reauth), "active ");
+  CAF_CHECK_EQUAL(state(by_hand), "paused paused by a user");
+  CAF_CHECK_EQUAL(sql("SELECT count(*) FROM notifications WHERE read_at IS NULL")[0][0].as<int>(),
+                  0);
+  // The engine answers the next matching comment with the new token.
+  comment("17900000000000002");
+  CAF_CHECK(
+      sql_eventually("SELECT count(*) FROM outbox WHERE source_key = '17900000000000002' "
+                     "AND kind = 'private_reply' AND state = 'sent'",
+                     "1"));
+}
+
 CAF_TEST(automations are validated per field and a dry run shows exactly what is sent) {
   auto cookie = user("auto@example.com");
   auto ws = workspace_of(cookie);
@@ -489,6 +592,14 @@ CAF_TEST(media come from the graph api cached and paged and disconnecting remove
   CAF_CHECK_EQUAL(r.status, 200);
   CAF_CHECK(r.body.find("post 4") != std::string::npos);
   CAF_CHECK_EQUAL(call("POST", automations(ws, acc), link_automation, cookie).status, 201);
+  // One paused by Komentra for a reauth (it would run again): removed as well; one paused
+  // by hand stays, paused.
+  CAF_CHECK_EQUAL(call("POST", automations(ws, acc), link_automation, cookie).status, 201);
+  CAF_CHECK_EQUAL(call("POST", automations(ws, acc), link_automation, cookie).status, 201);
+  sql("UPDATE automations SET status = 'paused', paused_reason = 'reauth_required' WHERE id ="
+      " (SELECT min(id) + 1 FROM automations)");
+  sql("UPDATE automations SET status = 'paused', paused_reason = 'paused by a user' WHERE id ="
+      " (SELECT max(id) FROM automations)");
   CAF_CHECK_EQUAL(
       call("GET", "/api/v1/workspaces/" + ws + "/accounts/" + acc + "/live", "", cookie).status,
       200);
@@ -499,7 +610,9 @@ CAF_TEST(media come from the graph api cached and paged and disconnecting remove
           "ig_accounts")[0];
   CAF_CHECK_EQUAL(row[0].as<std::string>(), "disconnected");
   CAF_CHECK(row[1].as<bool>());
-  CAF_CHECK_EQUAL(row[2].as<int>(), 0);
+  CAF_CHECK_EQUAL(row[2].as<int>(), 1);
+  CAF_CHECK_EQUAL(sql("SELECT paused_reason FROM automations")[0][0].as<std::string>(),
+                  "paused by a user");
   // Asking an actor's live state from a database thread once made SIGTERM hang forever.
   proc->terminate();
   CAF_CHECK_EQUAL(proc->wait_exit(std::chrono::seconds(10)), 0);

@@ -250,6 +250,26 @@ CAF_TEST(a 10 MiB string gets 413 and stores nothing) {
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events"), 0u);
 }
 
+CAF_TEST(a text cut inside an emoji is stored with a replacement character and its delivery whole) {
+  // Meta cuts texts by UTF-16 code units: a lone high or low half of a surrogate pair.
+  std::string body =
+      comment_delivery({comment_change("17900000000000001", R"(LINK please \ud83d)"),
+                        comment_change("17900000000000002", R"(\udc00 link)"),
+                        comment_change("17900000000000003", R"(link \ud83d\udd25)")});
+  auto r = post(body, sign(body));
+  CAF_CHECK_EQUAL(r.status, 200);
+  CAF_CHECK(r.body.find(R"("stored":3)") != std::string::npos);
+  CAF_CHECK_EQUAL(text_of("comment:17900000000000001"), "LINK please \xEF\xBF\xBD");
+  CAF_CHECK_EQUAL(text_of("comment:17900000000000002"), "\xEF\xBF\xBD link");
+  CAF_CHECK_EQUAL(text_of("comment:17900000000000003"), "link \xF0\x9F\x94\xA5");
+  // The raw body is kept as received, escapes and all (text, never cast to jsonb).
+  auto conn = storage::connect(url);
+  pqxx::read_transaction tx(*conn);
+  CAF_CHECK_EQUAL(
+      tx.exec_params1("SELECT count(*) FROM webhook_deliveries WHERE body = $1", body)[0].as<int>(),
+      1);
+}
+
 CAF_TEST(unknown shapes are stored as unknown events and answered 200) {
   std::string body =
       R"({"object":"instagram","entry":[{"id":"17841400000000001","time":1796299200,"changes":[{"field":"story_insights","value":{"media_id":"18000000000000009","reach":5}}]}]})";

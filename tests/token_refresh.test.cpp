@@ -41,6 +41,7 @@ CAF_TEST(a token older than seven days is renewed and the new one is used) {
   h.sim("POST", "/_sim/clock", R"({"advance_seconds":172800})");
   token_age("8 days", "52 days");
   auto before = ciphertext();
+  auto key_id = h.query("SELECT token_key_id FROM ig_accounts");
   h.restart_komentra({});
   CAF_REQUIRE(h.eventually([&] { return h.calls("GET", "/refresh_access_token").size() == 1; }));
   CAF_REQUIRE(h.eventually([&] {
@@ -48,6 +49,8 @@ CAF_TEST(a token older than seven days is renewed and the new one is used) {
            "t";
   }));
   CAF_CHECK_NOT_EQUAL(ciphertext(), before);
+  // Sealed again under the same key, so recorded under the same key id as the seeded token.
+  CAF_CHECK_EQUAL(h.query("SELECT token_key_id FROM ig_accounts"), key_id);
   // The fact sheet's answer: expires_in 5183944 s, about 60 days.
   CAF_CHECK_EQUAL(h.query("SELECT token_expires_at > now() + interval '59 days' FROM ig_accounts"),
                   "t");

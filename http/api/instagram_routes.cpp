@@ -191,6 +191,10 @@ struct connection_flow : std::enable_shared_from_this<connection_flow> {
               self->account_type.empty() ? std::nullopt : std::optional(self->account_type),
               sealed.ciphertext_hex, sealed.key_id, static_cast<double>(self->expires_in), status,
               reason);
+          // A disconnected account starts afresh; any other one was waiting for this token.
+          if (status == "active" && !other.empty() &&
+              other[0][1].as<std::string>() != "disconnected")
+            storage::resume_after_reauth(w, self->account_id);
           *on_commit = true;
           json::writer out;
           out.begin_object().key("account").begin_object();
@@ -309,17 +313,7 @@ void add_instagram_routes(router& r, api_context& ctx) {
   add(r, ctx, "DELETE", accounts + "/{account_id}", access::admin, [&ctx](request&, caller&) {
     return prepared(db_fn([&ctx](pqxx::work& w, caller& c) -> std::optional<response> {
       auto id = c.params.at("account_id");
-      w.exec_params0(
-          "UPDATE ig_accounts SET token_ciphertext = NULL, token_key_id = NULL, "
-          "token_expires_at = NULL, status = 'disconnected', status_reason = 'disconnected by "
-          "a user', updated_at = now() WHERE id = $1",
-          id);
-      w.exec_params0("DELETE FROM automations WHERE account_id = $1 AND status = 'active'", id);
-      w.exec_params0(
-          "UPDATE outbox SET state = 'cancelled', updated_at = now() WHERE account_id = $1 AND "
-          "state IN ('pending', 'unknown')",
-          id);
-      w.exec_params0("DELETE FROM media_cache WHERE account_id = $1", id);
+      storage::disconnect_account(w, id, "disconnected by a user");
       security_event(w, c.user_id, "instagram_disconnected", c, false);
       c.after_commit->push_back([&ctx, id] { ctx.engine.account_removed(id); });
       return response::json(204, "");

@@ -309,7 +309,10 @@ std::string build() {
           "JSON API of the Komentra dashboard. Sessions use the HttpOnly cookie komentra_session "
           "set by login. Every write (POST, PUT, PATCH, DELETE) except Meta's callbacks needs "
           "the header X-Requested-With (any value). Errors are "
-          "{\"error\":{\"code\",\"message\",\"field\"}}; unknown body fields are rejected.");
+          "{\"error\":{\"code\",\"message\",\"field\"}}; unknown body fields are rejected. A "
+          "request body larger than " +
+              std::to_string(body_limit_bytes) +
+              " bytes gets 413 (code body_too_large) on every route.");
   w.end_object();
   w.key("components").begin_object();
   w.key("securitySchemes").begin_object().key("session").begin_object();
@@ -321,6 +324,8 @@ std::string build() {
   for (auto k : {"code", "message", "field"})
     w.key(k).begin_object().field("type", "string").end_object();
   w.end_object().end_object().end_object().end_object().end_object().end_object();
+  const auto too_large =
+      "the request body is larger than " + std::to_string(body_limit_bytes) + " bytes";
   std::map<std::string, std::vector<const operation*>> by_path;
   for (auto& op : operations()) by_path[op.path].push_back(&op);
   w.key("paths").begin_object();
@@ -372,10 +377,13 @@ std::string build() {
       w.key("responses").begin_object();
       w.key(std::string(op->method) == "DELETE" ? "204" : "200").begin_object();
       w.field("description", "success").end_object();
-      w.key("default").begin_object().field("description", "error");
-      w.key("content").begin_object().key("application/json").begin_object().key("schema");
-      w.begin_object().field("$ref", "#/components/schemas/Error").end_object();
-      w.end_object().end_object().end_object();
+      for (auto [status, description] :
+           {std::pair<const char*, std::string>{"413", too_large}, {"default", "error"}}) {
+        w.key(status).begin_object().field("description", description);
+        w.key("content").begin_object().key("application/json").begin_object().key("schema");
+        w.begin_object().field("$ref", "#/components/schemas/Error").end_object();
+        w.end_object().end_object().end_object();
+      }
       w.end_object().end_object();
     }
     w.end_object();

@@ -6,6 +6,7 @@
 #include "common/json_writer.hpp"
 #include "config/settings.hpp"
 #include "http/api/support.hpp"
+#include "storage/engine_store.hpp"
 
 namespace komentra::http::api {
 
@@ -140,25 +141,14 @@ void add_privacy_routes(router& r, api_context& ctx) {
   add(r, ctx, "POST", "/api/v1/meta/deauthorize", access::callback, [&ctx](request& req, caller&) {
     auto user = verify_signed_request(ctx, req);
     if (!user) return prepared(bad_signature());
-    return prepared(db_fn([&ctx, user = *user](pqxx::work& w,
-                                               caller& c) -> std::optional<response> {
-      for (auto row : w.exec_params(
-               "UPDATE ig_accounts SET token_ciphertext = NULL, token_key_id = NULL, "
-               "token_expires_at = NULL, status = 'disconnected', status_reason = 'deauthorized "
-               "on Instagram', updated_at = now() WHERE id = $1 RETURNING id",
-               user)) {
-        auto id = row[0].as<std::string>();
-        w.exec_params0("DELETE FROM automations WHERE account_id = $1 AND status = 'active'", id);
-        w.exec_params0(
-            "UPDATE outbox SET state = 'cancelled', updated_at = now() WHERE account_id = $1 AND "
-            "state IN ('pending', 'unknown')",
-            id);
-        c.after_commit->push_back([&ctx, id] { ctx.engine.account_removed(id); });
-      }
-      json::writer out;
-      out.begin_object().field("status", "ok").end_object();
-      return json_ok(200, out.take());
-    }));
+    return prepared(
+        db_fn([&ctx, user = *user](pqxx::work& w, caller& c) -> std::optional<response> {
+          if (storage::disconnect_account(w, user, "deauthorized on Instagram"))
+            c.after_commit->push_back([&ctx, user] { ctx.engine.account_removed(user); });
+          json::writer out;
+          out.begin_object().field("status", "ok").end_object();
+          return json_ok(200, out.take());
+        }));
   });
 
   add(r, ctx, "POST", "/api/v1/meta/data-deletion", access::callback,

@@ -27,8 +27,6 @@ namespace od = simdjson::ondemand;
 
 namespace {
 
-constexpr std::size_t body_limit = 64 * 1024;
-
 bool valid_number(std::string_view t) {
   std::size_t i = 0;
   if (i < t.size() && t[i] == '-') ++i;
@@ -299,10 +297,6 @@ std::optional<jvalue> parse_json(std::string& text, std::string& error, int max_
 
 body_reader::body_reader(std::string& body, std::vector<std::string_view> allowed) {
   root_.k = jvalue::kind::object;
-  if (body.size() > body_limit) {
-    fail("", "the request body is larger than " + std::to_string(body_limit) + " bytes");
-    return;
-  }
   bool blank = body.find_first_not_of(" \t\r\n") == std::string::npos;
   if (blank) return;
   std::string err;
@@ -446,8 +440,8 @@ void run_db(api_context& ctx, responder respond,
 void add(router& r, api_context& ctx, std::string method, std::string pattern, access level,
          prepare_fn prepare) {
   bool write = method != "GET" && method != "HEAD";
-  r.add(
-      method, pattern,
+  add_plain(
+      r, method, pattern,
       [&ctx, level, prepare, write](request&& req, const path_params& params, responder respond) {
         respond = with_deadline(ctx.srv, std::chrono::seconds(15), respond,
                                 response::unavailable("the request did not finish within 15 s", 5));
@@ -491,7 +485,12 @@ void add(router& r, api_context& ctx, std::string method, std::string pattern, a
 }
 
 void add_plain(router& r, std::string method, std::string pattern, route_handler h) {
-  r.add(std::move(method), std::move(pattern), std::move(h));
+  r.add(std::move(method), std::move(pattern),
+        [h = std::move(h)](request&& req, const path_params& params, responder respond) {
+          if (req.body.size() > body_limit_bytes)
+            return respond(response::body_too_large(body_limit_bytes));
+          h(std::move(req), params, std::move(respond));
+        });
 }
 
 response json_ok(int status, std::string body) {

@@ -6,7 +6,8 @@
 /// the HTTP thread (parsing, validation: no I/O); its database part runs on a pool worker
 /// inside one transaction, after the session, CSRF header, workspace role and account
 /// ownership have been checked. Failures are HTTP statuses with
-/// {"error":{"code","message","field"}}; a database outage answers 503 with Retry-After.
+/// {"error":{"code","message","field"}}; a body over body_limit_bytes answers 413 before
+/// anything else (whatever the route reads); a database outage answers 503 with Retry-After.
 
 #include <chrono>
 #include <cstdint>
@@ -24,6 +25,9 @@
 #include "http/router.hpp"
 
 namespace komentra::http::api {
+
+/// Every route of the API answers a larger request body with 413 (response::body_too_large).
+inline constexpr std::size_t body_limit_bytes = 64 * 1024;
 
 struct jvalue {
   enum class kind { null, boolean, number, string, array, object };
@@ -101,7 +105,8 @@ using prepare_fn = std::function<prepared(request&, caller&)>;
 /// the automation belongs to that account.
 void add(router& r, api_context& ctx, std::string method, std::string pattern, access level,
          prepare_fn prepare);
-/// A route that needs no database at all (openapi.json).
+/// A route that needs no database at all (openapi.json); like every route of the API, it
+/// answers a body over body_limit_bytes with 413.
 void add_plain(router& r, std::string method, std::string pattern, route_handler h);
 
 /// Runs `fn` on the pool in a transaction without any session logic (used by background

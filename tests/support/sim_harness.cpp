@@ -7,8 +7,8 @@
 
 #include <pqxx/pqxx>
 
-#include "common/crypto.hpp"
 #include "http/test_client.hpp"
+#include "storage/engine_store.hpp"
 #include "storage/pool.hpp"
 #include "storage/test_database.hpp"
 
@@ -89,8 +89,7 @@ void e2e_harness::seed_account(const std::string& login, const std::string& page
           R"(","username":"user_a"})");
   sim("POST", "/_sim/media",
       std::string(R"({"account_id":")") + account_id + R"(","id":")" + media_id + R"("})");
-  auto key = *crypto::from_hex(token_key);
-  auto sealed = crypto::aes256gcm_seal(key, token, account_id);
+  auto sealed = storage::seal_token(token_key, token, account_id);
   auto conn = storage::connect(db_url_);
   pqxx::work tx(*conn);
   auto ws =
@@ -99,9 +98,9 @@ void e2e_harness::seed_account(const std::string& login, const std::string& page
   if (!page_id.empty()) page = page_id;
   tx.exec_params0(
       "INSERT INTO ig_accounts (id, workspace_id, username, login_type, page_id, token_ciphertext,"
-      " token_key_id) VALUES ($1, $2, $3, $4, $5, $6, 'k1')",
-      std::string(account_id), ws, std::string(username), login, page,
-      pqxx::binarystring(sealed.data(), sealed.size()));
+      " token_key_id) VALUES ($1, $2, $3, $4, $5, decode($6, 'hex'), $7)",
+      std::string(account_id), ws, std::string(username), login, page, sealed.ciphertext_hex,
+      sealed.key_id);
   tx.commit();
 }
 

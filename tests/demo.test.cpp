@@ -1,0 +1,97 @@
+#define CAF_SUITE demo
+#include <caf/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <pqxx/pqxx>
+
+#include "storage/engine_store.hpp"
+#include "storage/pool.hpp"
+#include "storage/test_database.hpp"
+#include "tests/support/komentra_process.hpp"
+
+using namespace komentra;
+using komentra::testing::child_process;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* token_key =
+    "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
+constexpr const char* demo_account = "17841400000000001";
+
+/// `komentra demo` on a fresh database, with a data directory of its own.
+struct fixture {
+  std::string url = storage::testing::fresh_database();
+  fs::path data_dir = fs::temp_directory_path() / ("komentra-demo-" + std::to_string(::getpid()));
+  std::unique_ptr<child_process> demo;
+
+  fixture() {
+    demo = std::make_unique<child_process>(
+        komentra::testing::binary_path("KOMENTRA_BINARY"),
+        std::vector<std::string>{"demo", "--rate", "2"},
+        std::map<std::string, std::string>{{"KOMENTRA_DATABASE_URL", url},
+                                           {"KOMENTRA_LISTEN", "127.0.0.1:0"},
+                                           {"KOMENTRA_TOKEN_KEY", token_key},
+                                           {"KOMENTRA_DATA_DIR", data_dir.string()}});
+    CAF_REQUIRE(demo->wait_for_port() != 0);
+  }
+
+  ~fixture() {
+    demo->terminate();
+    demo->wait_exit(std::chrono::seconds(20));
+    demo.reset();
+    std::error_code ec;
+    fs::remove_all(data_dir, ec);
+  }
+
+  /// The demo account's row once the demo has seeded it (waits up to 15 s).
+  std::optional<pqxx::row> demo_account_row() {
+    auto conn = storage::connect(url);
+    for (int i = 0; i < 300; ++i) {
+      pqxx::read_transaction tx(*conn);
+      auto r = tx.exec_params("SELECT token_key_id, status FROM ig_accounts WHERE id = $1",
+                              std::string(demo_account));
+      if (!r.empty()) return r[0];
+      tx.commit();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(demo_tests, fixture)
+
+CAF_TEST(the demo account token is sealed as the product seals tokens) {
+  auto row = demo_account_row();
+  CAF_REQUIRE(row.has_value());
+  // The key id the OAuth callback and the token refresher record for this key.
+  CAF_CHECK_EQUAL((*row)[0].as<std::string>(),
+                  storage::seal_token(token_key, "any token", demo_account).key_id);
+  auto conn = storage::connect(url);
+  auto snap = storage::load_account(*conn, demo_account, token_key, 0, false);
+  CAF_CHECK_EQUAL(snap.account.token.value_or("<none>"), "IGAA_DEMO_ACCESS_TOKEN");
+}
+
+CAF_TEST(stopping the demo stops it and its simulator in well under a second) {
+  CAF_REQUIRE(demo_account_row().has_value());
+  // Simulated users are commenting: deliveries and replies are under way.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto start = std::chrono::steady_clock::now();
+  demo->terminate();
+  auto status = demo->wait_exit(std::chrono::seconds(20));
+  auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - start)
+                     .count();
+  CAF_MESSAGE("stopped in " << took_ms << " ms");
+  CAF_CHECK_EQUAL(status, 0);
+  CAF_CHECK_LESS(took_ms, 1000);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
