@@ -3,7 +3,8 @@
 // decides each event with rules::decide, records the decision and the planned actions
 // in one transaction, and hands actions to a sender within the account's rate budgets.
 // It never blocks: every database call is a pool job whose outcome comes back as a
-// message. Crashes are handled by the router, which restarts it (state is reloaded).
+// message, a task the actor runs on itself. Crashes are handled by the router, which
+// restarts it (state is reloaded).
 #include <deque>
 #include <random>
 
@@ -17,10 +18,15 @@
 #include "rules/rate_budget.hpp"
 #include "storage/pool.hpp"
 
-using plan_tuple_ptr =
-    std::shared_ptr<std::tuple<komentra::actors::stored_event, komentra::rules::decision,
-                               komentra::storage::plan_result, std::vector<bool>>>;
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(plan_tuple_ptr)
+namespace komentra::actors {
+namespace {
+struct account_state;
+/// What a pool job's outcome or a timer asks of the actor, run on it: one message handler
+/// for all of them, since every handler costs each actor ~40 B of its behavior.
+using account_task = std::function<void(caf::stateful_actor<account_state>*)>;
+}  // namespace
+}  // namespace komentra::actors
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(komentra::actors::account_task)
 
 namespace komentra::actors {
 
@@ -126,32 +132,43 @@ void sync_gauges(account_state& st) {
   st.in_flight_gauge.set(st.in_flight);
 }
 
-// Runs `job` on the pool; its outcome comes back as a message, and a failure as
-// (dbfail, what, reason) so the actor can retry what must not be lost.
+// Has the actor `me` run `task` on itself.
+void post(const caf::actor& me, account_task task) {
+  caf::anon_send(me, run_atom::value, std::move(task));
+}
+
+void on_dbfail(account_ptr self, const std::string& what, const std::string& reason);
+
+// Reports a failed database job to the actor `me`.
+void post_dbfail(const caf::actor& me, std::string what, std::string reason) {
+  post(me, [what = std::move(what), reason = std::move(reason)](account_ptr self) {
+    on_dbfail(self, what, reason);
+  });
+}
+
+// Runs `job` on the pool; its outcome comes back as a task (post), and a failure as
+// on_dbfail(what, reason) so the actor can retry what must not be lost.
 template <class Job>
 void db(account_ptr self, Job job, std::string what = "update") {
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto& st = self->state;
-  bool queued = st.ctx->db->submit([me, job](pqxx::connection& c) mutable { job(c, me); },
-                                   [me, what](const std::string& reason) {
-                                     caf::anon_send(me, dbfail_atom::value, what, reason);
-                                   });
-  if (!queued) caf::anon_send(me, dbfail_atom::value, what, std::string("database queue full"));
+  bool queued =
+      st.ctx->db->submit([me, job](pqxx::connection& c) mutable { job(c, me); },
+                         [me, what](const std::string& reason) { post_dbfail(me, what, reason); });
+  if (!queued) post_dbfail(me, what, "database queue full");
 }
 
 // Runs a write in a transaction it may share with other accounts' writes (group commit:
 // one commit for many small writes). `job(tx, me)` returns what to do after the commit,
-// typically a message to this actor; a failure comes back as for db().
+// typically a task for this actor; a failure comes back as for db().
 template <class Job>
 void write(account_ptr self, Job job, std::string what = "update") {
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto& st = self->state;
   bool queued = st.ctx->db->submit_in_transaction(
       [me, job](pqxx::work& tx) mutable -> storage::pool::after_commit { return job(tx, me); },
-      [me, what](const std::string& reason) {
-        caf::anon_send(me, dbfail_atom::value, what, reason);
-      });
-  if (!queued) caf::anon_send(me, dbfail_atom::value, what, std::string("database queue full"));
+      [me, what](const std::string& reason) { post_dbfail(me, what, reason); });
+  if (!queued) post_dbfail(me, what, "database queue full");
 }
 
 // A write with nothing to do after its commit.
@@ -165,6 +182,7 @@ void write_only(account_ptr self, Job job) {
 
 void process_next(account_ptr self);
 void dispatch(account_ptr self, storage::outbox_row row, bool already_counted);
+void dispatch_queued(account_ptr self);
 
 std::string base_url(const account_state& st) {
   return st.info.login == protocol::login_type::facebook ? st.ctx->settings.facebook_graph_base_url
@@ -201,7 +219,10 @@ void arm_tick(account_ptr self, std::int64_t delay_ms) {
   if (st.tick_armed) return;
   st.tick_armed = true;
   self->delayed_send(self, std::chrono::milliseconds(std::max<std::int64_t>(delay_ms, 5)),
-                     tick_atom::value);
+                     run_atom::value, account_task{[](account_ptr self) {
+                       self->state.tick_armed = false;
+                       dispatch_queued(self);
+                     }});
 }
 
 bool can_send(const account_state& st) {
@@ -253,13 +274,17 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
   send_now(self, std::move(row));
 }
 
-void drain_queue(account_ptr self) {
+// Every queued action is dispatched again: sent, or queued with a new wait.
+void dispatch_queued(account_ptr self) {
   auto& st = self->state;
-  if (!can_send(st)) return;
   auto queued = std::move(st.queued);
   st.queued.clear();
   st.ctx->counters->queued_actions -= static_cast<std::int64_t>(queued.size());
   for (auto& row : queued) dispatch(self, std::move(row), false);
+}
+
+void drain_queue(account_ptr self) {
+  if (can_send(self->state)) dispatch_queued(self);
 }
 
 void apply_snapshot(account_ptr self, storage::account_snapshot& snap) {
@@ -346,10 +371,12 @@ void decide_next(account_ptr self) {
         auto res = std::make_shared<storage::plan_result>(storage::record_decision(
             tx, id, evp->journal_id, evp->event, *d, *reserved, evp->replay));
         return [me, evp, d, res, reserved] {
-          caf::anon_send(
-              me, planned_atom::value,
-              std::make_shared<std::tuple<stored_event, rules::decision, storage::plan_result,
-                                          std::vector<bool>>>(*evp, *d, *res, *reserved));
+          post(me, [evp, d, res, reserved](account_ptr self) {
+            self->state.planning = false;
+            self->state.current.reset();
+            on_plan(self, *evp, *d, *res, *reserved);
+            process_next(self);
+          });
         };
       },
       "plan");
@@ -379,7 +406,12 @@ void process_next(account_ptr self) {
     db(self, [id, limit](pqxx::connection& c, caf::actor me) {
       auto batch = std::make_shared<std::vector<storage::journal_entry>>(
           storage::load_unprocessed(c, id, limit));
-      caf::anon_send(me, more_atom::value, batch);
+      post(me, [batch](account_ptr self) {
+        auto& st = self->state;
+        if (batch->size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
+        for (auto& e : *batch) st.waiting.push_back(from_journal(e));
+        process_next(self);
+      });
     });
   }
 }
@@ -431,7 +463,11 @@ void handle_result(account_ptr self, send_result& r) {
                                                prompts, rng);
       auto res =
           std::make_shared<storage::plan_result>(storage::record_actions(tx, id, actions, false));
-      return [me, res] { caf::anon_send(me, planned_atom::value, res); };
+      return [me, res] {
+        post(me, [res](account_ptr self) {
+          for (auto& row : res->new_actions) dispatch(self, std::move(row), false);
+        });
+      };
     });
     return;
   }
@@ -497,6 +533,89 @@ void handle_result(account_ptr self, send_result& r) {
   fail("failed", prefix + r.outcome);
 }
 
+void on_loaded(account_ptr self, storage::account_snapshot& snap) {
+  auto& st = self->state;
+  if (!snap.found) {
+    // Not a connected account: its events are marked processed and dropped.
+    spdlog::info("account {}: not connected; {} event(s) ignored", st.info.id,
+                 st.waiting.size() + snap.unprocessed.size());
+    std::vector<std::int64_t> ids;
+    for (auto& e : st.waiting.take()) ids.push_back(e.journal_id);
+    for (auto& e : snap.unprocessed) ids.push_back(e.journal_id);
+    st.ph = phase::gone;
+    write_only(self, [ids](pqxx::work& tx) {
+      for (auto j : ids)
+        if (j > 0) storage::mark_processed(tx, j);
+    });
+    self->quit();
+    return;
+  }
+  apply_snapshot(self, snap);
+  // Journal events not yet decided come first (they are older); duplicates of
+  // queued live events are dropped by the journal's processed mark.
+  fifo<stored_event> replay;
+  for (auto& e : snap.unprocessed) replay.push_back(from_journal(e));
+  if (snap.unprocessed.size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
+  for (auto& e : st.waiting.take()) replay.push_back(std::move(e));
+  st.waiting = std::move(replay);
+  st.ph = phase::ready;
+  for (auto& row : snap.pending) dispatch(self, std::move(row), false);
+  process_next(self);
+}
+
+// Loads everything the actor needs (a new actor, or one whose load failed).
+void load(account_ptr self) {
+  auto& st = self->state;
+  auto id = st.info.id;
+  auto key = st.ctx->settings.token_key_hex;
+  auto limit = st.ctx->settings.mailbox_high_watermark;
+  db(
+      self,
+      [id, key, limit](pqxx::connection& c, caf::actor me) {
+        auto snap =
+            std::make_shared<storage::account_snapshot>(storage::load_account(c, id, key, limit));
+        post(me, [snap](account_ptr self) { on_loaded(self, *snap); });
+      },
+      "load");
+}
+
+// Automations (or the account's settings) changed.
+void reload_rules(account_ptr self) {
+  auto& st = self->state;
+  auto id = st.info.id;
+  auto key = st.ctx->settings.token_key_hex;
+  db(self, [id, key](pqxx::connection& c, caf::actor me) {
+    auto snap =
+        std::make_shared<storage::account_snapshot>(storage::load_account(c, id, key, 0, false));
+    post(me, [snap](account_ptr self) {
+      auto& st = self->state;
+      if (!snap->found) return self->quit();
+      apply_snapshot(self, *snap);
+      spdlog::info("account {}: {} automation(s) compiled", st.info.id, st.rules.size());
+      drain_queue(self);
+    });
+  });
+}
+
+void on_dbfail(account_ptr self, const std::string& what, const std::string& reason) {
+  auto& st = self->state;
+  spdlog::warn("account {}: database error ({}): {}", st.info.id, what, reason);
+  // The database being away is not this account's fault: wait and try again. The
+  // journal keeps the events meanwhile; an outbox update that failed leaves its
+  // row in flight, which the next load reads back before anything is resent.
+  if (what == "load") {
+    self->delayed_send(self, std::chrono::seconds(1), reload_atom::value);
+  } else if (what == "plan" && st.current) {
+    st.waiting.push_front(*st.current);
+    st.current.reset();
+    self->delayed_send(self, std::chrono::seconds(1), run_atom::value,
+                       account_task{[](account_ptr self) {
+                         self->state.planning = false;
+                         process_next(self);
+                       }});
+  }
+}
+
 caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx, std::string id) {
   auto& st = self->state;
   st.ctx = ctx;
@@ -507,18 +626,11 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
   ++ctx->counters->actors_spawned;
   self->attach_functor(
       [counters = ctx->counters](const caf::error&) { --counters->actors_active; });
-  auto limit = ctx->settings.mailbox_high_watermark;
-  auto key = ctx->settings.token_key_hex;
-  db(
-      self,
-      [id, key, limit](pqxx::connection& c, caf::actor me) {
-        auto snap =
-            std::make_shared<storage::account_snapshot>(storage::load_account(c, id, key, limit));
-        caf::anon_send(me, loaded_atom::value, snap);
-      },
-      "load");
-  auto passivate = ctx->settings.passivate_after;
+  load(self);
+  // Few handlers: each one costs every actor ~40 B (the outcomes of its own database jobs
+  // and timers all come as tasks).
   return {
+      [=](run_atom, account_task& task) { task(self); },
       [=](event_atom, stored_event& ev) {
         auto& st = self->state;
         st.last_event_ms = now_ms();
@@ -532,46 +644,6 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
         st.waiting.push_back(std::move(ev));
         process_next(self);
       },
-      [=](loaded_atom, snapshot_ptr& snap) {
-        auto& st = self->state;
-        if (!snap->found) {
-          // Not a connected account: its events are marked processed and dropped.
-          spdlog::info("account {}: not connected; {} event(s) ignored", st.info.id,
-                       st.waiting.size() + snap->unprocessed.size());
-          std::vector<std::int64_t> ids;
-          for (auto& e : st.waiting.take()) ids.push_back(e.journal_id);
-          for (auto& e : snap->unprocessed) ids.push_back(e.journal_id);
-          st.ph = phase::gone;
-          write_only(self, [ids](pqxx::work& tx) {
-            for (auto j : ids)
-              if (j > 0) storage::mark_processed(tx, j);
-          });
-          self->quit();
-          return;
-        }
-        apply_snapshot(self, *snap);
-        // Journal events not yet decided come first (they are older); duplicates of
-        // queued live events are dropped by the journal's processed mark.
-        fifo<stored_event> replay;
-        for (auto& e : snap->unprocessed) replay.push_back(from_journal(e));
-        if (snap->unprocessed.size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
-        for (auto& e : st.waiting.take()) replay.push_back(std::move(e));
-        st.waiting = std::move(replay);
-        st.ph = phase::ready;
-        for (auto& row : snap->pending) dispatch(self, std::move(row), false);
-        process_next(self);
-      },
-      [=](planned_atom, std::shared_ptr<std::tuple<stored_event, rules::decision,
-                                                   storage::plan_result, std::vector<bool>>>& p) {
-        auto& [ev, d, res, reserved] = *p;
-        self->state.planning = false;
-        self->state.current.reset();
-        on_plan(self, ev, d, res, reserved);
-        process_next(self);
-      },
-      [=](planned_atom, plan_ptr& res) {
-        for (auto& row : res->new_actions) dispatch(self, std::move(row), false);
-      },
       [=](replay_atom, const std::string& replay_id, journal_batch_ptr& batch) {
         // Bounded by the admin request's limit, so the watermark does not apply.
         auto& st = self->state;
@@ -582,65 +654,12 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
           st.waiting.push_back({e.journal_id, replay_id, std::move(e.event), true});
         process_next(self);
       },
-      [=](more_atom, journal_batch_ptr& batch) {
-        auto& st = self->state;
-        if (batch->size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
-        for (auto& e : *batch) st.waiting.push_back(from_journal(e));
-        process_next(self);
-      },
-      [=](dbfail_atom, const std::string& what, const std::string& reason) {
-        auto& st = self->state;
-        spdlog::warn("account {}: database error ({}): {}", st.info.id, what, reason);
-        // The database being away is not this account's fault: wait and try again. The
-        // journal keeps the events meanwhile; an outbox update that failed leaves its
-        // row in flight, which the next load reads back before anything is resent.
-        if (what == "load") {
-          self->delayed_send(self, std::chrono::seconds(1), reload_atom::value);
-        } else if (what == "plan" && st.current) {
-          st.waiting.push_front(*st.current);
-          st.current.reset();
-          self->delayed_send(self, std::chrono::seconds(1), start_atom::value);
-        }
-      },
-      [=](start_atom) {
-        self->state.planning = false;
-        process_next(self);
-      },
       [=](result_atom, send_result& r) { handle_result_then_continue(self, r); },
-      [=](tick_atom) {
-        self->state.tick_armed = false;
-        auto queued = std::move(self->state.queued);
-        self->state.queued.clear();
-        self->state.ctx->counters->queued_actions -= static_cast<std::int64_t>(queued.size());
-        for (auto& row : queued) dispatch(self, std::move(row), false);
-      },
       [=](reload_atom) {
-        auto& st = self->state;
-        auto id = st.info.id;
-        auto key = st.ctx->settings.token_key_hex;
-        if (st.ph == phase::loading) {
-          auto limit = st.ctx->settings.mailbox_high_watermark;
-          return db(
-              self,
-              [id, key, limit](pqxx::connection& c, caf::actor me) {
-                auto snap = std::make_shared<storage::account_snapshot>(
-                    storage::load_account(c, id, key, limit));
-                caf::anon_send(me, loaded_atom::value, snap);
-              },
-              "load");
-        }
-        db(self, [id, key](pqxx::connection& c, caf::actor me) {
-          auto snap = std::make_shared<storage::account_snapshot>(
-              storage::load_account(c, id, key, 0, false));
-          caf::anon_send(me, rules_atom::value, snap);
-        });
-      },
-      [=](rules_atom, snapshot_ptr& snap) {
-        auto& st = self->state;
-        if (!snap->found) return self->quit();
-        apply_snapshot(self, *snap);
-        spdlog::info("account {}: {} automation(s) compiled", st.info.id, st.rules.size());
-        drain_queue(self);
+        if (self->state.ph == phase::loading)
+          load(self);
+        else
+          reload_rules(self);
       },
       [=](state_atom) -> std::string {
         auto& st = self->state;
@@ -674,7 +693,7 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
         ++st.ctx->counters->actors_passivated;
         process_next(self);
       },
-      caf::after(passivate) >>
+      caf::after(ctx->settings.passivate_after) >>
           [=] {
             auto& st = self->state;
             if (idle(st) && st.router && !st.stopping)
