@@ -20,16 +20,20 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+struct live_actor {
+  caf::actor actor;
+  std::string account_id;
+};
+
 struct router_state {
   router_stats stats;
   std::shared_ptr<engine_context> ctx;
   std::map<std::string, caf::actor> accounts;
-  std::map<caf::actor_addr, std::string> by_address;
   std::map<std::string, std::deque<steady::time_point>> crash_history;
-  /// Every live account actor, shared with the router's exit hook (which runs after the
-  /// state is gone) so they all stop with the router.
-  std::shared_ptr<std::map<caf::actor_addr, caf::actor>> live =
-      std::make_shared<std::map<caf::actor_addr, caf::actor>>();
+  /// Every live account actor by address, with its account id: shared with the router's
+  /// exit hook (which runs after the state is gone) so they all stop with the router.
+  std::shared_ptr<std::map<caf::actor_addr, live_actor>> live =
+      std::make_shared<std::map<caf::actor_addr, live_actor>>();
   std::size_t gone_since_trim = 0;  ///< account actors stopped since memory was last trimmed
   static inline const char* name = "router";
 };
@@ -56,8 +60,7 @@ caf::actor& actor_for(router_ptr self, const std::string& id) {
   if (!actor) {
     actor = spawn_account(self->system(), st.ctx, id);
     self->monitor(actor);
-    (*st.live)[actor.address()] = actor;
-    st.by_address[actor.address()] = id;
+    (*st.live)[actor.address()] = {actor, id};
     // The actor tells us when it is idle; it needs our handle for that.
     caf::anon_send(actor, passivate_atom::value, caf::actor_cast<caf::actor>(self));
   }
@@ -66,11 +69,10 @@ caf::actor& actor_for(router_ptr self, const std::string& id) {
 
 void on_down(router_ptr self, const caf::down_msg& dm) {
   auto& st = self->state;
-  auto it = st.by_address.find(dm.source);
-  if (it == st.by_address.end()) return;
-  auto id = it->second;
-  st.by_address.erase(it);
-  st.live->erase(dm.source);
+  auto it = st.live->find(dm.source);
+  if (it == st.live->end()) return;
+  auto id = std::move(it->second.account_id);
+  st.live->erase(it);
   auto acc = st.accounts.find(id);
   if (acc != st.accounts.end() && acc->second.address() == dm.source) st.accounts.erase(acc);
   count_gone(self);
@@ -113,7 +115,7 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
     self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
     // Account actors do not outlive the router.
     self->attach_functor([live = self->state.live](const caf::error&) {
-      for (auto& [addr, actor] : *live) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+      for (auto& [addr, a] : *live) caf::anon_send_exit(a.actor, caf::exit_reason::user_shutdown);
     });
     return {
         [=](events_atom, std::vector<stored_event>& events) {
@@ -136,7 +138,6 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
           if (it == self->state.accounts.end()) return;
           spdlog::info("account {}: removed; its actor stops now", id);
           self->demonitor(it->second);
-          self->state.by_address.erase(it->second.address());
           self->state.live->erase(it->second.address());
           caf::anon_send_exit(it->second, caf::exit_reason::user_shutdown);
           self->state.accounts.erase(it);

@@ -55,12 +55,13 @@ struct automaton {
   std::uint32_t first_output = 0;   // a state number when sparse, a row offset when dense
   std::uint32_t sparse_states = 0;  // 0: dense
   // Sparse: the root's row, then per state its first edge (one more entry: the end), then
-  // per state its failure link, then the edges' targets, then their classes.
-  std::vector<std::uint16_t> sparse;
-  std::vector<std::uint16_t> narrow;     // the dense table, when it has at most 2^16 cells
-  std::vector<std::uint32_t> wide;       // else
-  std::vector<std::uint32_t> out_begin;  // per state ending a keyword, in order: its keywords
-  std::vector<std::uint32_t> out;
+  // per state its failure link, then the edges' targets, then their classes. Dense: the
+  // table, when it has at most 2^16 cells.
+  std::vector<std::uint16_t> narrow;
+  std::vector<std::uint32_t> wide;  // the dense table past 2^16 cells
+  // For the n-th state ending a keyword, its keywords are outputs[outputs[n]] up to
+  // outputs[outputs[n + 1]] (the offsets come first, then the keyword numbers).
+  std::vector<std::uint32_t> outputs;
   std::vector<keyword_info> keywords;
   std::vector<keyword_ref> refs;
 
@@ -153,11 +154,11 @@ void automaton::build(const std::map<std::string, std::vector<keyword_ref>>& by_
         }
     }
     edge_begin.push_back(static_cast<std::uint16_t>(target.size()));
-    sparse.reserve(width + edge_begin.size() + failure.size() + 2 * target.size());
+    narrow.reserve(width + edge_begin.size() + failure.size() + 2 * target.size());
     for (std::uint32_t c = 0; c < width; ++c)
-      sparse.push_back(static_cast<std::uint16_t>(number[trie[c]]));
+      narrow.push_back(static_cast<std::uint16_t>(number[trie[c]]));
     for (auto* part : {&edge_begin, &failure, &target, &edge_class})
-      sparse.insert(sparse.end(), part->begin(), part->end());
+      narrow.insert(narrow.end(), part->begin(), part->end());
   } else {
     first_output = static_cast<std::uint32_t>(outputs_from * width);
     auto fill = [&](auto& table) {
@@ -172,13 +173,13 @@ void automaton::build(const std::map<std::string, std::vector<keyword_ref>>& by_
     else
       fill(wide);
   }
-  out_begin.reserve(states - outputs_from + 1);
+  outputs.assign(states - outputs_from + 1, 0);
   for (auto n = outputs_from; n < states; ++n) {
-    out_begin.push_back(static_cast<std::uint32_t>(out.size()));
-    out.insert(out.end(), ends[order[n]].begin(), ends[order[n]].end());
+    outputs[n - outputs_from] = static_cast<std::uint32_t>(outputs.size());
+    outputs.insert(outputs.end(), ends[order[n]].begin(), ends[order[n]].end());
   }
-  out_begin.push_back(static_cast<std::uint32_t>(out.size()));
-  out.shrink_to_fit();
+  outputs[states - outputs_from] = static_cast<std::uint32_t>(outputs.size());
+  outputs.shrink_to_fit();
 }
 
 struct ranked_rule {
@@ -257,7 +258,7 @@ class scan {
   void run_sparse(const automaton& a) {
     const auto* p = reinterpret_cast<const unsigned char*>(text_.data());
     const auto* cls = a.byte_class.data();
-    const auto* root = a.sparse.data();
+    const auto* root = a.narrow.data();
     const auto* edge_begin = root + a.classes;
     const auto* failure = edge_begin + a.sparse_states + 1;
     const auto* target = failure + a.sparse_states;
@@ -296,8 +297,8 @@ class scan {
 
   // `output` numbers the states that end a keyword, from 0.
   void on_hit(const automaton& a, std::uint32_t output, std::size_t end) {
-    for (auto k = a.out_begin[output]; k < a.out_begin[output + 1]; ++k) {
-      const auto& kw = a.keywords[a.out[k]];
+    for (auto k = a.outputs[output]; k < a.outputs[output + 1]; ++k) {
+      const auto& kw = a.keywords[a.outputs[k]];
       auto begin = end - kw.length;
       auto before = code_point_before(text_, begin);
       auto after = code_point_at(text_, end);
