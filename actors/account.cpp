@@ -3,7 +3,8 @@
 // decides each event with rules::decide, records the decision and the planned actions
 // in one transaction, and hands actions to a sender within the account's rate budgets.
 // It never blocks: every database call is a pool job whose outcome comes back as a
-// message. Crashes are handled by the router, which restarts it (state is reloaded).
+// message, a task the actor runs on itself. Crashes are handled by the router, which
+// restarts it (state is reloaded).
 #include <deque>
 #include <random>
 
@@ -17,10 +18,15 @@
 #include "rules/rate_budget.hpp"
 #include "storage/pool.hpp"
 
-using plan_tuple_ptr =
-    std::shared_ptr<std::tuple<komentra::actors::stored_event, komentra::rules::decision,
-                               komentra::storage::plan_result, std::vector<bool>>>;
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(plan_tuple_ptr)
+namespace komentra::actors {
+namespace {
+struct account_state;
+/// What a pool job's outcome or a timer asks of the actor, run on it: one message handler
+/// for all of them, since every handler costs each actor ~40 B of its behavior.
+using account_task = std::function<void(caf::stateful_actor<account_state>*)>;
+}  // namespace
+}  // namespace komentra::actors
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(komentra::actors::account_task)
 
 namespace komentra::actors {
 
@@ -58,18 +64,50 @@ struct gauge_share {
   }
 };
 
+// A FIFO that holds no memory while empty: an empty std::deque allocates its map and a first
+// node (about 600 B, and sizeof(T) for a bigger T), more than the rest of an idle actor, and
+// most actors are idle most of the time.
+template <class T>
+class fifo {
+ public:
+  bool empty() const { return !items_; }
+  std::size_t size() const { return items_ ? items_->size() : 0; }
+  void push_back(T x) { items().push_back(std::move(x)); }
+  void push_front(T x) { items().push_front(std::move(x)); }
+  T pop_front() {
+    T x = std::move(items_->front());
+    items_->pop_front();
+    if (items_->empty()) items_.reset();
+    return x;
+  }
+  /// Every element, oldest first; the fifo is left empty.
+  std::deque<T> take() {
+    auto items = items_ ? std::move(*items_) : std::deque<T>{};
+    items_.reset();
+    return items;
+  }
+
+ private:
+  std::deque<T>& items() {
+    if (!items_) items_ = std::make_unique<std::deque<T>>();
+    return *items_;
+  }
+  std::unique_ptr<std::deque<T>> items_;  ///< null while empty
+};
+
+// Kept small: an idle actor is this state plus CAF's own ~1.3 KB (see README, Performance).
 struct account_state {
   std::shared_ptr<engine_context> ctx;
-  std::string id;
   phase ph = phase::loading;
-  rules::account_info info;
+  rules::account_info info;  ///< info.id is the account id from the start
   rules::compiled_rules rules;
-  storage::account_record record;
-  std::deque<stored_event> waiting;        ///< events to decide, in order
-  bool planning = false;                   ///< one decision in the database at a time
-  std::optional<stored_event> current;     ///< the event being planned (retried on failure)
-  bool spilled = false;                    ///< events left in the journal past the watermark
-  std::deque<storage::outbox_row> queued;  ///< actions waiting for budget or throttle
+  std::string status = "active";                ///< ig_accounts.status
+  std::optional<std::string> token;             ///< decrypted access token
+  fifo<stored_event> waiting;                   ///< events to decide, in order
+  bool planning = false;                        ///< one decision in the database at a time
+  std::shared_ptr<const stored_event> current;  ///< the event being planned (retried on failure)
+  bool spilled = false;                         ///< events left in the journal past the watermark
+  std::vector<storage::outbox_row> queued;      ///< actions waiting for budget or throttle
   bool tick_armed = false;
   int in_flight = 0;
   std::int64_t throttled_until_ms = 0;
@@ -94,32 +132,43 @@ void sync_gauges(account_state& st) {
   st.in_flight_gauge.set(st.in_flight);
 }
 
-// Runs `job` on the pool; its outcome comes back as a message, and a failure as
-// (dbfail, what, reason) so the actor can retry what must not be lost.
+// Has the actor `me` run `task` on itself.
+void post(const caf::actor& me, account_task task) {
+  caf::anon_send(me, run_atom::value, std::move(task));
+}
+
+void on_dbfail(account_ptr self, const std::string& what, const std::string& reason);
+
+// Reports a failed database job to the actor `me`.
+void post_dbfail(const caf::actor& me, std::string what, std::string reason) {
+  post(me, [what = std::move(what), reason = std::move(reason)](account_ptr self) {
+    on_dbfail(self, what, reason);
+  });
+}
+
+// Runs `job` on the pool; its outcome comes back as a task (post), and a failure as
+// on_dbfail(what, reason) so the actor can retry what must not be lost.
 template <class Job>
 void db(account_ptr self, Job job, std::string what = "update") {
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto& st = self->state;
-  bool queued = st.ctx->db->submit([me, job](pqxx::connection& c) mutable { job(c, me); },
-                                   [me, what](const std::string& reason) {
-                                     caf::anon_send(me, dbfail_atom::value, what, reason);
-                                   });
-  if (!queued) caf::anon_send(me, dbfail_atom::value, what, std::string("database queue full"));
+  bool queued =
+      st.ctx->db->submit([me, job](pqxx::connection& c) mutable { job(c, me); },
+                         [me, what](const std::string& reason) { post_dbfail(me, what, reason); });
+  if (!queued) post_dbfail(me, what, "database queue full");
 }
 
 // Runs a write in a transaction it may share with other accounts' writes (group commit:
 // one commit for many small writes). `job(tx, me)` returns what to do after the commit,
-// typically a message to this actor; a failure comes back as for db().
+// typically a task for this actor; a failure comes back as for db().
 template <class Job>
 void write(account_ptr self, Job job, std::string what = "update") {
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto& st = self->state;
   bool queued = st.ctx->db->submit_in_transaction(
       [me, job](pqxx::work& tx) mutable -> storage::pool::after_commit { return job(tx, me); },
-      [me, what](const std::string& reason) {
-        caf::anon_send(me, dbfail_atom::value, what, reason);
-      });
-  if (!queued) caf::anon_send(me, dbfail_atom::value, what, std::string("database queue full"));
+      [me, what](const std::string& reason) { post_dbfail(me, what, reason); });
+  if (!queued) post_dbfail(me, what, "database queue full");
 }
 
 // A write with nothing to do after its commit.
@@ -133,6 +182,7 @@ void write_only(account_ptr self, Job job) {
 
 void process_next(account_ptr self);
 void dispatch(account_ptr self, storage::outbox_row row, bool already_counted);
+void dispatch_queued(account_ptr self);
 
 std::string base_url(const account_state& st) {
   return st.info.login == protocol::login_type::facebook ? st.ctx->settings.facebook_graph_base_url
@@ -169,11 +219,14 @@ void arm_tick(account_ptr self, std::int64_t delay_ms) {
   if (st.tick_armed) return;
   st.tick_armed = true;
   self->delayed_send(self, std::chrono::milliseconds(std::max<std::int64_t>(delay_ms, 5)),
-                     tick_atom::value);
+                     run_atom::value, account_task{[](account_ptr self) {
+                       self->state.tick_armed = false;
+                       dispatch_queued(self);
+                     }});
 }
 
 bool can_send(const account_state& st) {
-  return st.record.status == "active" && st.record.token.has_value();
+  return st.status == "active" && st.token.has_value();
 }
 
 void send_now(account_ptr self, storage::outbox_row row) {
@@ -181,9 +234,9 @@ void send_now(account_ptr self, storage::outbox_row row) {
   ++st.in_flight;
   st.in_flight_gauge.set(st.in_flight);
   ++st.ctx->counters->actions_planned;
-  auto& sender = st.ctx->senders[std::hash<std::string>{}(st.id) % st.ctx->senders.size()];
-  send_job job{std::move(row), base_url(st), *st.record.token, caf::actor_cast<caf::actor>(self),
-               st.id};
+  auto& sender = st.ctx->senders[std::hash<std::string>{}(st.info.id) % st.ctx->senders.size()];
+  send_job job{std::move(row), base_url(st), *st.token, caf::actor_cast<caf::actor>(self),
+               st.info.id};
   self->send(sender, send_atom::value, std::move(job));
 }
 
@@ -221,20 +274,24 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
   send_now(self, std::move(row));
 }
 
-void drain_queue(account_ptr self) {
+// Every queued action is dispatched again: sent, or queued with a new wait.
+void dispatch_queued(account_ptr self) {
   auto& st = self->state;
-  if (!can_send(st)) return;
   auto queued = std::move(st.queued);
   st.queued.clear();
   st.ctx->counters->queued_actions -= static_cast<std::int64_t>(queued.size());
   for (auto& row : queued) dispatch(self, std::move(row), false);
 }
 
+void drain_queue(account_ptr self) {
+  if (can_send(self->state)) dispatch_queued(self);
+}
+
 void apply_snapshot(account_ptr self, storage::account_snapshot& snap) {
   auto& st = self->state;
   auto& s = st.ctx->settings;
-  st.record = snap.account;
-  st.info.id = st.id;
+  st.status = snap.account.status;
+  st.token = snap.account.token;
   st.info.username = snap.account.username;
   st.info.login = snap.account.login_type == "facebook" ? protocol::login_type::facebook
                                                         : protocol::login_type::instagram;
@@ -247,7 +304,7 @@ void apply_snapshot(account_ptr self, storage::account_snapshot& snap) {
   st.public_replies.configure(s.public_replies_per_hour, std::chrono::hours(1));
   st.throttled_until_ms = snap.account.throttled_until_ms;
   if (!snap.account.token && snap.account.status == "active")
-    spdlog::warn("account {}: cannot send: {}", st.id, snap.account.token_problem);
+    spdlog::warn("account {}: cannot send: {}", st.info.id, snap.account.token_problem);
 }
 
 void on_plan(account_ptr self, const stored_event& ev, const rules::decision& d,
@@ -273,7 +330,7 @@ void on_plan(account_ptr self, const stored_event& ev, const rules::decision& d,
     ++st.ctx->counters->skipped;
   }
   spdlog::debug(
-      "account {}: delivery {}: event {}: {}{}", st.id, ev.delivery_id, ev.event.dedupe_key,
+      "account {}: delivery {}: event {}: {}{}", st.info.id, ev.delivery_id, ev.event.dedupe_key,
       d.outcome,
       d.actions.empty() ? "" : ", " + std::to_string(res.new_actions.size()) + " new action(s)");
   for (auto& row : res.new_actions) {
@@ -287,12 +344,11 @@ void on_plan(account_ptr self, const stored_event& ev, const rules::decision& d,
 
 void decide_next(account_ptr self) {
   auto& st = self->state;
-  auto ev = std::move(st.waiting.front());
-  st.waiting.pop_front();
+  auto ev = st.waiting.pop_front();
   auto d = std::make_shared<rules::decision>(
       rules::decide(st.info, st.rules, ev.event, now_ms(), thread_rng()));
-  if (st.record.status != "active" && d->outcome == "matched") {
-    d->outcome = "skipped:account_" + st.record.status;
+  if (st.status != "active" && d->outcome == "matched") {
+    d->outcome = "skipped:account_" + st.status;
     d->actions.clear();
   }
   // Reserve budget now so actions that can go at once are inserted in flight: one
@@ -306,19 +362,21 @@ void decide_next(account_ptr self) {
     reserved->push_back(go);
   }
   st.planning = true;
-  st.current = ev;
-  auto evp = std::make_shared<stored_event>(std::move(ev));
-  auto id = st.id;
+  auto evp = std::make_shared<const stored_event>(std::move(ev));
+  st.current = evp;
+  auto id = st.info.id;
   write(
       self,
       [id, evp, d, reserved](pqxx::work& tx, caf::actor me) -> storage::pool::after_commit {
         auto res = std::make_shared<storage::plan_result>(storage::record_decision(
             tx, id, evp->journal_id, evp->event, *d, *reserved, evp->replay));
         return [me, evp, d, res, reserved] {
-          caf::anon_send(
-              me, planned_atom::value,
-              std::make_shared<std::tuple<stored_event, rules::decision, storage::plan_result,
-                                          std::vector<bool>>>(*evp, *d, *res, *reserved));
+          post(me, [evp, d, res, reserved](account_ptr self) {
+            self->state.planning = false;
+            self->state.current.reset();
+            on_plan(self, *evp, *d, *res, *reserved);
+            process_next(self);
+          });
         };
       },
       "plan");
@@ -343,12 +401,17 @@ void process_next(account_ptr self) {
     // writers commit ids out of order. Nothing is waiting here now, and an event that is
     // also still in the mailbox is decided once (record_decision's processed mark).
     st.spilled = false;
-    auto id = st.id;
+    auto id = st.info.id;
     auto limit = st.ctx->settings.mailbox_high_watermark;
     db(self, [id, limit](pqxx::connection& c, caf::actor me) {
       auto batch = std::make_shared<std::vector<storage::journal_entry>>(
           storage::load_unprocessed(c, id, limit));
-      caf::anon_send(me, more_atom::value, batch);
+      post(me, [batch](account_ptr self) {
+        auto& st = self->state;
+        if (batch->size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
+        for (auto& e : *batch) st.waiting.push_back(from_journal(e));
+        process_next(self);
+      });
     });
   }
 }
@@ -387,7 +450,7 @@ void handle_result(account_ptr self, send_result& r) {
     auto follows = protocol::parse_follows(r.body);
     auto* a = st.rules.find(row.automation_id);
     if (!a) return;
-    auto id = st.id;
+    auto id = st.info.id;
     auto comment = row.source_key.substr(0, row.source_key.find(':'));
     auto automation = *a;
     auto info = st.info;
@@ -400,7 +463,11 @@ void handle_result(account_ptr self, send_result& r) {
                                                prompts, rng);
       auto res =
           std::make_shared<storage::plan_result>(storage::record_actions(tx, id, actions, false));
-      return [me, res] { caf::anon_send(me, planned_atom::value, res); };
+      return [me, res] {
+        post(me, [res](account_ptr self) {
+          for (auto& row : res->new_actions) dispatch(self, std::move(row), false);
+        });
+      };
     });
     return;
   }
@@ -425,7 +492,7 @@ void handle_result(account_ptr self, send_result& r) {
                         : std::max<std::int64_t>(60000, r.regain_minutes * 60000LL);
     st.throttled_until_ms = std::max(st.throttled_until_ms, now + pause_ms);
     auto until = st.throttled_until_ms;
-    auto id = st.id;
+    auto id = st.info.id;
     spdlog::warn("account {}: throttled by Meta ({}); sends paused for {} s", id, r.error,
                  pause_ms / 1000);
     write_only(self, [id, until, row](pqxx::work& tx) {
@@ -441,10 +508,10 @@ void handle_result(account_ptr self, send_result& r) {
   if (r.outcome == "token_invalid") {
     // BR-28: reconnect needed; stop sending at once, pause automations, tell the owner.
     fail("failed", prefix + "token_invalid");
-    if (st.record.status == "active") {
-      st.record.status = "reauth_required";
+    if (st.status == "active") {
+      st.status = "reauth_required";
       ++counters->accounts_reauth;
-      auto id = st.id;
+      auto id = st.info.id;
       spdlog::warn("account {}: access token rejected ({}); automations paused until reconnected",
                    id, r.error);
       db(self, [id](pqxx::connection& c, caf::actor) {
@@ -466,28 +533,103 @@ void handle_result(account_ptr self, send_result& r) {
   fail("failed", prefix + r.outcome);
 }
 
+void on_loaded(account_ptr self, storage::account_snapshot& snap) {
+  auto& st = self->state;
+  if (!snap.found) {
+    // Not a connected account: its events are marked processed and dropped, and the
+    // router drops its next ones itself for a while (no load per event).
+    spdlog::info("account {}: not connected; {} event(s) ignored", st.info.id,
+                 st.waiting.size() + snap.unprocessed.size());
+    std::vector<std::int64_t> ids;
+    for (auto& e : st.waiting.take()) ids.push_back(e.journal_id);
+    for (auto& e : snap.unprocessed) ids.push_back(e.journal_id);
+    st.ph = phase::gone;
+    write_only(self, [ids](pqxx::work& tx) { storage::mark_processed(tx, ids); });
+    if (st.router) caf::anon_send(st.router, unknown_atom::value, st.info.id);
+    self->quit();
+    return;
+  }
+  apply_snapshot(self, snap);
+  // Journal events not yet decided come first (they are older); duplicates of
+  // queued live events are dropped by the journal's processed mark.
+  fifo<stored_event> replay;
+  for (auto& e : snap.unprocessed) replay.push_back(from_journal(e));
+  if (snap.unprocessed.size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
+  for (auto& e : st.waiting.take()) replay.push_back(std::move(e));
+  st.waiting = std::move(replay);
+  st.ph = phase::ready;
+  for (auto& row : snap.pending) dispatch(self, std::move(row), false);
+  process_next(self);
+}
+
+// Loads everything the actor needs (a new actor, or one whose load failed).
+void load(account_ptr self) {
+  auto& st = self->state;
+  auto id = st.info.id;
+  auto key = st.ctx->settings.token_key_hex;
+  auto limit = st.ctx->settings.mailbox_high_watermark;
+  db(
+      self,
+      [id, key, limit](pqxx::connection& c, caf::actor me) {
+        auto snap =
+            std::make_shared<storage::account_snapshot>(storage::load_account(c, id, key, limit));
+        post(me, [snap](account_ptr self) { on_loaded(self, *snap); });
+      },
+      "load");
+}
+
+// Automations (or the account's settings) changed.
+void reload_rules(account_ptr self) {
+  auto& st = self->state;
+  auto id = st.info.id;
+  auto key = st.ctx->settings.token_key_hex;
+  db(self, [id, key](pqxx::connection& c, caf::actor me) {
+    auto snap =
+        std::make_shared<storage::account_snapshot>(storage::load_account(c, id, key, 0, false));
+    post(me, [snap](account_ptr self) {
+      auto& st = self->state;
+      if (!snap->found) return self->quit();
+      apply_snapshot(self, *snap);
+      spdlog::info("account {}: {} automation(s) compiled", st.info.id, st.rules.size());
+      drain_queue(self);
+    });
+  });
+}
+
+void on_dbfail(account_ptr self, const std::string& what, const std::string& reason) {
+  auto& st = self->state;
+  spdlog::warn("account {}: database error ({}): {}", st.info.id, what, reason);
+  // The database being away is not this account's fault: wait and try again. The
+  // journal keeps the events meanwhile; an outbox update that failed leaves its
+  // row in flight, which the next load reads back before anything is resent.
+  if (what == "load") {
+    self->delayed_send(self, std::chrono::seconds(1), reload_atom::value);
+  } else if (what == "plan" && st.current) {
+    st.waiting.push_front(*st.current);
+    st.current.reset();
+    self->delayed_send(self, std::chrono::seconds(1), run_atom::value,
+                       account_task{[](account_ptr self) {
+                         self->state.planning = false;
+                         process_next(self);
+                       }});
+  }
+}
+
 caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx, std::string id) {
   auto& st = self->state;
   st.ctx = ctx;
-  st.id = id;
+  st.info.id = id;
   st.waiting_gauge.gauge = &ctx->counters->waiting_events;
   st.in_flight_gauge.gauge = &ctx->counters->in_flight;
   ++ctx->counters->actors_active;
   ++ctx->counters->actors_spawned;
   self->attach_functor(
       [counters = ctx->counters](const caf::error&) { --counters->actors_active; });
-  auto limit = ctx->settings.mailbox_high_watermark;
-  auto key = ctx->settings.token_key_hex;
-  db(
-      self,
-      [id, key, limit](pqxx::connection& c, caf::actor me) {
-        auto snap =
-            std::make_shared<storage::account_snapshot>(storage::load_account(c, id, key, limit));
-        caf::anon_send(me, loaded_atom::value, snap);
-      },
-      "load");
-  auto passivate = ctx->settings.passivate_after;
+  load(self);
+  // Few handlers: each one costs every actor ~40 B (the outcomes of its own database jobs
+  // and timers all come as tasks).
   return {
+      [=](run_atom, account_task& task) { task(self); },
       [=](event_atom, stored_event& ev) {
         auto& st = self->state;
         st.last_event_ms = now_ms();
@@ -501,122 +643,29 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
         st.waiting.push_back(std::move(ev));
         process_next(self);
       },
-      [=](loaded_atom, snapshot_ptr& snap) {
-        auto& st = self->state;
-        if (!snap->found) {
-          // Not a connected account: its events are marked processed and dropped, and
-          // the router drops its next ones itself for a while (no load per event).
-          spdlog::info("account {}: not connected; {} event(s) ignored", st.id,
-                       st.waiting.size() + snap->unprocessed.size());
-          std::vector<std::int64_t> ids;
-          for (auto& e : st.waiting) ids.push_back(e.journal_id);
-          for (auto& e : snap->unprocessed) ids.push_back(e.journal_id);
-          st.waiting.clear();
-          st.ph = phase::gone;
-          write_only(self, [ids](pqxx::work& tx) { storage::mark_processed(tx, ids); });
-          if (st.router) caf::anon_send(st.router, unknown_atom::value, st.id);
-          self->quit();
-          return;
-        }
-        apply_snapshot(self, *snap);
-        // Journal events not yet decided come first (they are older); duplicates of
-        // queued live events are dropped by the journal's processed mark.
-        std::deque<stored_event> replay;
-        for (auto& e : snap->unprocessed) replay.push_back(from_journal(e));
-        if (snap->unprocessed.size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
-        for (auto& e : st.waiting) replay.push_back(std::move(e));
-        st.waiting = std::move(replay);
-        st.ph = phase::ready;
-        for (auto& row : snap->pending) dispatch(self, std::move(row), false);
-        process_next(self);
-      },
-      [=](planned_atom, std::shared_ptr<std::tuple<stored_event, rules::decision,
-                                                   storage::plan_result, std::vector<bool>>>& p) {
-        auto& [ev, d, res, reserved] = *p;
-        self->state.planning = false;
-        self->state.current.reset();
-        on_plan(self, ev, d, res, reserved);
-        process_next(self);
-      },
-      [=](planned_atom, plan_ptr& res) {
-        for (auto& row : res->new_actions) dispatch(self, std::move(row), false);
-      },
       [=](replay_atom, const std::string& replay_id, journal_batch_ptr& batch) {
         // Bounded by the admin request's limit, so the watermark does not apply.
         auto& st = self->state;
-        spdlog::info("account {}: delivery {}: deciding {} journal event(s) again", st.id,
+        spdlog::info("account {}: delivery {}: deciding {} journal event(s) again", st.info.id,
                      replay_id, batch->size());
         st.ctx->counters->events_replayed += batch->size();
         for (auto& e : *batch)
           st.waiting.push_back({e.journal_id, replay_id, std::move(e.event), true});
         process_next(self);
       },
-      [=](more_atom, journal_batch_ptr& batch) {
-        auto& st = self->state;
-        if (batch->size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
-        for (auto& e : *batch) st.waiting.push_back(from_journal(e));
-        process_next(self);
-      },
-      [=](dbfail_atom, const std::string& what, const std::string& reason) {
-        auto& st = self->state;
-        spdlog::warn("account {}: database error ({}): {}", st.id, what, reason);
-        // The database being away is not this account's fault: wait and try again. The
-        // journal keeps the events meanwhile; an outbox update that failed leaves its
-        // row in flight, which the next load reads back before anything is resent.
-        if (what == "load") {
-          self->delayed_send(self, std::chrono::seconds(1), reload_atom::value);
-        } else if (what == "plan" && st.current) {
-          st.waiting.push_front(std::move(*st.current));
-          st.current.reset();
-          self->delayed_send(self, std::chrono::seconds(1), start_atom::value);
-        }
-      },
-      [=](start_atom) {
-        self->state.planning = false;
-        process_next(self);
-      },
       [=](result_atom, send_result& r) { handle_result_then_continue(self, r); },
-      [=](tick_atom) {
-        self->state.tick_armed = false;
-        auto queued = std::move(self->state.queued);
-        self->state.queued.clear();
-        self->state.ctx->counters->queued_actions -= static_cast<std::int64_t>(queued.size());
-        for (auto& row : queued) dispatch(self, std::move(row), false);
-      },
       [=](reload_atom) {
-        auto& st = self->state;
-        auto id = st.id;
-        auto key = st.ctx->settings.token_key_hex;
-        if (st.ph == phase::loading) {
-          auto limit = st.ctx->settings.mailbox_high_watermark;
-          return db(
-              self,
-              [id, key, limit](pqxx::connection& c, caf::actor me) {
-                auto snap = std::make_shared<storage::account_snapshot>(
-                    storage::load_account(c, id, key, limit));
-                caf::anon_send(me, loaded_atom::value, snap);
-              },
-              "load");
-        }
-        db(self, [id, key](pqxx::connection& c, caf::actor me) {
-          auto snap = std::make_shared<storage::account_snapshot>(
-              storage::load_account(c, id, key, 0, false));
-          caf::anon_send(me, rules_atom::value, snap);
-        });
-      },
-      [=](rules_atom, snapshot_ptr& snap) {
-        auto& st = self->state;
-        if (!snap->found) return self->quit();
-        apply_snapshot(self, *snap);
-        spdlog::info("account {}: {} automation(s) compiled", st.id, st.rules.size());
-        drain_queue(self);
+        if (self->state.ph == phase::loading)
+          load(self);
+        else
+          reload_rules(self);
       },
       [=](state_atom) -> std::string {
         auto& st = self->state;
         auto now = now_ms();
         json::writer w;
-        w.begin_object().field("account_id", st.id).field("username", st.info.username);
-        w.field("status", st.ph == phase::loading ? std::string("loading") : st.record.status);
+        w.begin_object().field("account_id", st.info.id).field("username", st.info.username);
+        w.field("status", st.ph == phase::loading ? std::string("loading") : st.status);
         w.field("mailbox_depth", static_cast<std::int64_t>(self->mailbox().size()));
         w.field("waiting_events", static_cast<std::int64_t>(st.waiting.size()));
         w.field("queued_actions", static_cast<std::int64_t>(st.queued.size()));
@@ -643,11 +692,11 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
         ++st.ctx->counters->actors_passivated;
         process_next(self);
       },
-      caf::after(passivate) >>
+      caf::after(ctx->settings.passivate_after) >>
           [=] {
             auto& st = self->state;
             if (idle(st) && st.router && !st.stopping)
-              self->send(st.router, passivate_atom::value, st.id);
+              self->send(st.router, passivate_atom::value, st.info.id);
           },
   };
 }

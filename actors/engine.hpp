@@ -28,21 +28,18 @@ class client;
 namespace komentra::actors {
 
 using event_atom = caf::atom_constant<caf::atom("event")>;
-using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
-using planned_atom = caf::atom_constant<caf::atom("planned")>;
-using dbfail_atom = caf::atom_constant<caf::atom("dbfail")>;
 using send_atom = caf::atom_constant<caf::atom("send")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using result_atom = caf::atom_constant<caf::atom("result")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
-using rules_atom = caf::atom_constant<caf::atom("rules")>;
 using remove_atom = caf::atom_constant<caf::atom("remove")>;
 using state_atom = caf::atom_constant<caf::atom("state")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
-using more_atom = caf::atom_constant<caf::atom("more")>;
 using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
+/// An account actor runs a task on itself (its database jobs' outcomes, its timers).
+using run_atom = caf::atom_constant<caf::atom("run")>;
 
 /// Engine-wide counters, read by /metrics and the demo's progress line.
 struct engine_counters {
@@ -111,9 +108,6 @@ struct send_result {
   int regain_minutes = 0;
 };
 
-using snapshot_ptr = std::shared_ptr<storage::account_snapshot>;
-using plan_ptr = std::shared_ptr<storage::plan_result>;
-using automations_ptr = std::shared_ptr<std::vector<rules::automation>>;
 using journal_batch_ptr = std::shared_ptr<std::vector<storage::journal_entry>>;
 
 /// Spawns the account actor for `account_id`.
@@ -127,8 +121,5 @@ caf::actor spawn_sender(caf::actor_system& sys, std::shared_ptr<engine_context> 
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(komentra::actors::send_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(komentra::actors::send_result)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(komentra::actors::snapshot_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(komentra::actors::plan_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(komentra::actors::automations_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(komentra::actors::journal_batch_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(komentra::storage::outbox_row)

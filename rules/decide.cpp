@@ -242,33 +242,46 @@ std::string follow_gate_payload(std::int64_t automation_id, std::string_view com
 
 compiled_rules compiled_rules::compile(std::vector<automation> automations) {
   compiled_rules out;
+  // The first of equal ids counts, as it did when they were keys of a map.
+  std::stable_sort(automations.begin(), automations.end(),
+                   [](const automation& a, const automation& b) { return a.id < b.id; });
   std::map<trigger_kind, std::vector<keyword_rule>> by_trigger;
   for (auto& a : automations) {
-    if (!a.active) continue;
+    if (!a.active || (!out.automations_.empty() && out.automations_.back().id == a.id)) continue;
     keyword_rule r;
     r.automation_id = a.id;
     r.priority = a.priority;
     r.created_order = a.created_order;
     r.type = a.match;
-    r.keywords = a.keywords;
-    r.exclude_keywords = a.exclude_keywords;
+    r.keywords = std::move(a.keywords);
+    r.exclude_keywords = std::move(a.exclude_keywords);
     r.accent_insensitive = a.accent_insensitive;
     by_trigger[a.trigger].push_back(std::move(r));
-    out.automations_.emplace(a.id, std::move(a));
+    a.keywords = {};
+    a.exclude_keywords = {};
+    a.account_id = {};
+    a.media_ids.shrink_to_fit();
+    a.public_replies.shrink_to_fit();
+    a.dm_buttons.shrink_to_fit();
+    out.automations_.push_back(std::move(a));
   }
-  for (auto& [t, rs] : by_trigger) out.matchers_.emplace(t, matcher::compile(std::move(rs)));
+  out.automations_.shrink_to_fit();
+  out.matchers_.reserve(by_trigger.size());
+  for (auto& [t, rs] : by_trigger) out.matchers_.emplace_back(t, matcher::compile(std::move(rs)));
   return out;
 }
 
 const automation* compiled_rules::find(std::int64_t id) const {
-  auto it = automations_.find(id);
-  return it == automations_.end() ? nullptr : &it->second;
+  auto it = std::lower_bound(automations_.begin(), automations_.end(), id,
+                             [](const automation& a, std::int64_t id) { return a.id < id; });
+  return it == automations_.end() || it->id != id ? nullptr : &*it;
 }
 
 std::vector<const automation*> compiled_rules::matching(trigger_kind t,
                                                         std::string_view text) const {
   std::vector<const automation*> out;
-  auto it = matchers_.find(t);
+  auto it =
+      std::find_if(matchers_.begin(), matchers_.end(), [t](const auto& m) { return m.first == t; });
   if (it == matchers_.end()) return out;
   for (auto id : it->second.matches(text))
     if (auto* a = find(id)) out.push_back(a);

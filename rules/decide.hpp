@@ -30,7 +30,9 @@ struct account_info {
   std::string link_base_url;  ///< e.g. "https://app.example/l/" ; empty: links are sent as is
 };
 
-/// An account's active automations compiled for matching: one matcher per trigger.
+/// An account's active automations compiled for matching: one matcher per trigger. Every
+/// account actor holds one, so it is kept small: the automations it returns have no keywords
+/// (those live in the matchers only) and no account_id (the account's own).
 class compiled_rules {
  public:
   static compiled_rules compile(std::vector<automation> automations);
@@ -40,8 +42,8 @@ class compiled_rules {
   std::size_t size() const { return automations_.size(); }
 
  private:
-  std::map<std::int64_t, automation> automations_;
-  std::map<trigger_kind, matcher> matchers_;
+  std::vector<automation> automations_;                     ///< by id
+  std::vector<std::pair<trigger_kind, matcher>> matchers_;  ///< by trigger
 };
 
 enum class action_kind { public_reply, private_reply, dm, follow_prompt, follow_check, link_dm };

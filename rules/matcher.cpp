@@ -9,6 +9,7 @@
 #include <map>
 #include <stdexcept>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace komentra::rules {
@@ -16,9 +17,6 @@ namespace komentra::rules {
 namespace {
 
 constexpr std::int32_t zwj = 0x200D;
-
-// Transitions hold the target's row offset; this bit marks targets that end a keyword.
-constexpr std::uint32_t output_flag = 0x80000000u;
 
 constexpr std::uint8_t matched_flag = 1;
 constexpr std::uint8_t excluded_flag = 2;
@@ -41,25 +39,40 @@ struct keyword_info {
   std::uint32_t refs_end;
 };
 
-// A dense Aho-Corasick DFA over the bytes of normalized keywords. Bytes that occur in no
-// keyword share class 0, so a row is as wide as the keywords' alphabet, not 256.
+// Automata of at most this many states (an account's few automations) are kept sparse.
+constexpr std::size_t sparse_max_states = 256;
+
+// An Aho-Corasick automaton over the bytes of normalized keywords. Bytes that occur in no
+// keyword share class 0, so a row is as wide as the keywords' alphabet, not 256. The states
+// that end a keyword are numbered last, so a state at or past `first_output` is a hit.
+// Small automata are sparse: each state keeps its trie edges and failure link, and a step
+// follows failure links until an edge fits (the root's row is full), a few hundred bytes
+// where a full table would take kilobytes. Larger ones are a dense DFA whose cells hold their
+// target's row offset, 16 bits wide while the table has at most 2^16 cells, 32 beyond.
 struct automaton {
   std::array<std::uint8_t, 256> byte_class{};
   std::uint32_t classes = 1;
-  std::vector<std::uint32_t> delta;
-  std::vector<std::uint32_t> out_begin;
-  std::vector<std::uint32_t> out;
+  std::uint32_t first_output = 0;   // a state number when sparse, a row offset when dense
+  std::uint32_t sparse_states = 0;  // 0: dense
+  // Sparse: the root's row, then per state its first edge (one more entry: the end), then
+  // per state its failure link, then the edges' targets, then their classes. Dense: the
+  // table, when it has at most 2^16 cells.
+  std::vector<std::uint16_t> narrow;
+  std::vector<std::uint32_t> wide;  // the dense table past 2^16 cells
+  // For the n-th state ending a keyword, its keywords are outputs[outputs[n]] up to
+  // outputs[outputs[n + 1]] (the offsets come first, then the keyword numbers).
+  std::vector<std::uint32_t> outputs;
   std::vector<keyword_info> keywords;
   std::vector<keyword_ref> refs;
 
-  bool empty() const { return keywords.empty(); }
-  std::size_t states() const { return delta.size() / classes; }
+  std::size_t states() const {
+    return sparse_states ? sparse_states : (narrow.size() + wide.size()) / classes;
+  }
 
   void build(const std::map<std::string, std::vector<keyword_ref>>& by_keyword);
 };
 
 void automaton::build(const std::map<std::string, std::vector<keyword_ref>>& by_keyword) {
-  if (by_keyword.empty()) return;
   std::array<bool, 256> used{};
   for (auto& [kw, _] : by_keyword)
     for (unsigned char c : kw) used[c] = true;
@@ -88,9 +101,12 @@ void automaton::build(const std::map<std::string, std::vector<keyword_ref>>& by_
     keywords.push_back({static_cast<std::uint32_t>(kw.size()), kw.find('@') != std::string::npos,
                         begin, static_cast<std::uint32_t>(refs.size())});
   }
+  keywords.shrink_to_fit();
+  refs.shrink_to_fit();
 
   const std::size_t states = ends.size();
-  if (states * width >= output_flag) throw std::length_error("keyword automaton too large");
+  if (states * width >= std::size_t{1} << 31)
+    throw std::length_error("keyword automaton too large");
   std::vector<std::uint32_t> fail(states, 0);
   std::vector<std::uint32_t> next(states * width, 0);
   std::deque<std::uint32_t> queue{0};
@@ -113,17 +129,57 @@ void automaton::build(const std::map<std::string, std::vector<keyword_ref>>& by_
     }
   }
 
-  delta.resize(states * width);
-  for (std::size_t i = 0; i < delta.size(); ++i) {
-    auto target = next[i];
-    delta[i] = target * width | (ends[target].empty() ? 0 : output_flag);
+  // Renumbered: the root (which ends no keyword) stays 0, states ending a keyword go last.
+  std::vector<std::uint32_t> order;  // new number -> state
+  order.reserve(states);
+  for (std::uint32_t u = 0; u < states; ++u)
+    if (ends[u].empty()) order.push_back(u);
+  const auto outputs_from = order.size();
+  for (std::uint32_t u = 0; u < states; ++u)
+    if (!ends[u].empty()) order.push_back(u);
+  std::vector<std::uint32_t> number(states);
+  for (std::uint32_t n = 0; n < states; ++n) number[order[n]] = n;
+  if (states <= sparse_max_states) {
+    sparse_states = static_cast<std::uint32_t>(states);
+    first_output = static_cast<std::uint32_t>(outputs_from);
+    std::vector<std::uint16_t> edge_begin, failure, target, edge_class;
+    for (std::size_t n = 0; n < states; ++n) {
+      auto u = order[n];
+      edge_begin.push_back(static_cast<std::uint16_t>(target.size()));
+      failure.push_back(static_cast<std::uint16_t>(number[fail[u]]));
+      for (std::uint32_t c = 0; n != 0 && c < width; ++c)
+        if (auto v = trie[u * width + c]) {
+          target.push_back(static_cast<std::uint16_t>(number[v]));
+          edge_class.push_back(static_cast<std::uint16_t>(c));
+        }
+    }
+    edge_begin.push_back(static_cast<std::uint16_t>(target.size()));
+    narrow.reserve(width + edge_begin.size() + failure.size() + 2 * target.size());
+    for (std::uint32_t c = 0; c < width; ++c)
+      narrow.push_back(static_cast<std::uint16_t>(number[trie[c]]));
+    for (auto* part : {&edge_begin, &failure, &target, &edge_class})
+      narrow.insert(narrow.end(), part->begin(), part->end());
+  } else {
+    first_output = static_cast<std::uint32_t>(outputs_from * width);
+    auto fill = [&](auto& table) {
+      using cell = typename std::decay_t<decltype(table)>::value_type;
+      table.resize(states * width);
+      for (std::size_t n = 0; n < states; ++n)
+        for (std::size_t c = 0; c < width; ++c)
+          table[n * width + c] = static_cast<cell>(number[next[order[n] * width + c]] * width);
+    };
+    if (states * width <= std::size_t{1} << 16)
+      fill(narrow);
+    else
+      fill(wide);
   }
-  out_begin.reserve(states + 1);
-  for (auto& e : ends) {
-    out_begin.push_back(static_cast<std::uint32_t>(out.size()));
-    out.insert(out.end(), e.begin(), e.end());
+  outputs.assign(states - outputs_from + 1, 0);
+  for (auto n = outputs_from; n < states; ++n) {
+    outputs[n - outputs_from] = static_cast<std::uint32_t>(outputs.size());
+    outputs.insert(outputs.end(), ends[order[n]].begin(), ends[order[n]].end());
   }
-  out_begin.push_back(static_cast<std::uint32_t>(out.size()));
+  outputs[states - outputs_from] = static_cast<std::uint32_t>(outputs.size());
+  outputs.shrink_to_fit();
 }
 
 struct ranked_rule {
@@ -190,20 +246,59 @@ class scan {
       : text_(text), rules_(rules), tmp_(tmp), has_at_(text.find('@') != std::string_view::npos) {}
 
   void run(const automaton& a) {
-    const auto* p = reinterpret_cast<const unsigned char*>(text_.data());
-    const auto* delta = a.delta.data();
-    const auto* cls = a.byte_class.data();
-    std::uint32_t s = 0;
-    for (std::size_t i = 0, n = text_.size(); i < n; ++i) {
-      s = delta[(s & ~output_flag) + cls[p[i]]];
-      if (s & output_flag) on_hit(a, (s & ~output_flag) / a.classes, i + 1);
-    }
+    if (a.sparse_states)
+      run_sparse(a);
+    else if (a.wide.empty())
+      run(a, a.narrow.data());
+    else
+      run(a, a.wide.data());
   }
 
  private:
-  void on_hit(const automaton& a, std::uint32_t state, std::size_t end) {
-    for (auto k = a.out_begin[state]; k < a.out_begin[state + 1]; ++k) {
-      const auto& kw = a.keywords[a.out[k]];
+  void run_sparse(const automaton& a) {
+    const auto* p = reinterpret_cast<const unsigned char*>(text_.data());
+    const auto* cls = a.byte_class.data();
+    const auto* root = a.narrow.data();
+    const auto* edge_begin = root + a.classes;
+    const auto* failure = edge_begin + a.sparse_states + 1;
+    const auto* target = failure + a.sparse_states;
+    const auto* edge_class = target + edge_begin[a.sparse_states];
+    std::uint32_t s = 0;
+    for (std::size_t i = 0, n = text_.size(); i < n; ++i) {
+      const std::uint32_t c = cls[p[i]];
+      for (;;) {
+        if (s == 0) {
+          s = root[c];
+          break;
+        }
+        auto e = edge_begin[s], end = edge_begin[s + 1];
+        while (e < end && edge_class[e] != c) ++e;
+        if (e < end) {
+          s = target[e];
+          break;
+        }
+        s = failure[s];
+      }
+      if (s >= a.first_output) on_hit(a, s - a.first_output, i + 1);
+    }
+  }
+
+  template <class Cell>
+  void run(const automaton& a, const Cell* delta) {
+    const auto* p = reinterpret_cast<const unsigned char*>(text_.data());
+    const auto* cls = a.byte_class.data();
+    const std::uint32_t first_output = a.first_output;
+    std::uint32_t s = 0;
+    for (std::size_t i = 0, n = text_.size(); i < n; ++i) {
+      s = delta[s + cls[p[i]]];
+      if (s >= first_output) on_hit(a, (s - first_output) / a.classes, i + 1);
+    }
+  }
+
+  // `output` numbers the states that end a keyword, from 0.
+  void on_hit(const automaton& a, std::uint32_t output, std::size_t end) {
+    for (auto k = a.outputs[output]; k < a.outputs[output + 1]; ++k) {
+      const auto& kw = a.keywords[a.outputs[k]];
       auto begin = end - kw.length;
       auto before = code_point_before(text_, begin);
       auto after = code_point_at(text_, end);
@@ -268,16 +363,17 @@ class scan {
 struct matcher::impl {
   std::vector<ranked_rule> rules;        // best first
   std::vector<std::uint32_t> any_rules;  // ranks of `any` rules, best first
-  std::array<automaton, 2> by_mode;      // indexed by accents::keep / accents::fold
+  // Indexed by accents::keep / accents::fold; null when no keyword of that mode.
+  std::array<std::unique_ptr<const automaton>, 2> by_mode;
 
   // Scans `text` and leaves the flags of every touched rule in `tmp`.
   void scan_all(std::string_view text, scratch& tmp) const {
     if (tmp.flags.size() < rules.size()) tmp.flags.resize(rules.size(), 0);
     for (auto mode : {accents::keep, accents::fold}) {
       auto& a = by_mode[static_cast<std::size_t>(mode)];
-      if (a.empty()) continue;
+      if (!a) continue;
       normalize_into(text, mode, tmp.text);
-      scan{tmp.text, rules, tmp}.run(a);
+      scan{tmp.text, rules, tmp}.run(*a);
     }
   }
 
@@ -304,6 +400,7 @@ matcher matcher::compile(std::vector<keyword_rule> rules) {
   std::stable_sort(rules.begin(), rules.end(),
                    [&](const auto& a, const auto& b) { return rank_key(a) < rank_key(b); });
   auto state = std::make_shared<impl>();
+  state->rules.reserve(rules.size());
   std::array<std::map<std::string, std::vector<keyword_ref>>, 2> by_keyword;
   for (std::uint32_t rank = 0; rank < rules.size(); ++rank) {
     const auto& rule = rules[rank];
@@ -324,8 +421,12 @@ matcher matcher::compile(std::vector<keyword_rule> rules) {
       std::sort(refs.begin(), refs.end());
       refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
     }
-    state->by_mode[mode].build(by_keyword[mode]);
+    if (by_keyword[mode].empty()) continue;
+    auto a = std::make_unique<automaton>();
+    a->build(by_keyword[mode]);
+    state->by_mode[mode] = std::move(a);
   }
+  state->any_rules.shrink_to_fit();
   return matcher{std::move(state)};
 }
 
@@ -368,11 +469,17 @@ std::size_t matcher::rule_count() const {
 }
 
 std::size_t matcher::keyword_count() const {
-  return impl_->by_mode[0].keywords.size() + impl_->by_mode[1].keywords.size();
+  std::size_t n = 0;
+  for (auto& a : impl_->by_mode)
+    if (a) n += a->keywords.size();
+  return n;
 }
 
 std::size_t matcher::state_count() const {
-  return impl_->by_mode[0].states() + impl_->by_mode[1].states();
+  std::size_t n = 0;
+  for (auto& a : impl_->by_mode)
+    if (a) n += a->states();
+  return n;
 }
 
 }  // namespace komentra::rules

@@ -71,7 +71,8 @@ class matcher {
   std::size_t rule_count() const;
   /// Distinct normalized keywords (include and exclude) across all rules.
   std::size_t keyword_count() const;
-  /// Automaton states, a proxy for the matcher's memory: states × byte classes × 4 bytes.
+  /// Automaton states, a proxy for the matcher's memory: states × byte classes × 2 bytes (4 past
+  /// 2^16 cells).
   std::size_t state_count() const;
 
  private:

@@ -303,6 +303,22 @@ CAF_TEST(a thousand keywords compile and match) {
   CAF_CHECK(!m.winner("kw1000"));
 }
 
+CAF_TEST(an automaton past 65536 cells matches like a small one) {
+  // 3000 keywords over 26 letters: far more cells than 16-bit offsets can address.
+  std::vector<keyword_rule> rules;
+  std::string kw = "aaaaaa";
+  for (int i = 0; i < 3000; ++i) {
+    for (int j = 0, n = i * 7919; j < 6; ++j, n /= 26) kw[j] = static_cast<char>('a' + n % 26);
+    rules.push_back(rule(i, match_type::whole_word, {kw}));
+  }
+  auto last = kw;
+  auto m = matcher::compile(std::move(rules));
+  CAF_CHECK_GREATER(m.state_count() * 27, 65536u);
+  CAF_CHECK_EQUAL(m.winner("send " + last + " please"), std::optional<std::int64_t>{2999});
+  CAF_CHECK_EQUAL(m.winner("aaaaaa"), std::optional<std::int64_t>{0});
+  CAF_CHECK(!m.winner("send " + last + "x please"));
+}
+
 CAF_TEST(one matcher serves several threads at once) {
   auto m = matcher::compile({rule(1, match_type::whole_word, {"link", "цена"}),
                              rule(2, match_type::contains, {"价格"}, {"spam"})});
