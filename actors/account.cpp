@@ -521,7 +521,14 @@ void handle_result(account_ptr self, send_result& r) {
     }
     return;
   }
-  if (r.outcome == "already_replied") return fail("sent", "");
+  if (r.outcome == "already_replied") {
+    // Meta refused a second private reply to this comment: ours (sent again after a lost
+    // answer, or by another automation) is there, so it counts as sent.
+    r.outcome = "ok";
+    r.result_id = "already replied";
+    ++st.in_flight;
+    return handle_result(self, r);
+  }
   if (r.outcome == "no_consent" && row.kind == "follow_check") {
     // Error 230: the profile is not readable yet; send the link (fact sheet §4.6).
     r.outcome = "ok";

@@ -435,15 +435,24 @@ void set_account_status(pqxx::connection& c, const std::string& account_id,
   tx.commit();
 }
 
+namespace {
+
+// An unread reauth notice would silence the next one (one unread notice per kind).
+void read_reauth_notice(pqxx::work& tx, const std::string& account_id) {
+  tx.exec_params0(
+      "UPDATE notifications SET read_at = now()"
+      " WHERE account_id = $1 AND kind = 'reauth_required' AND read_at IS NULL",
+      account_id);
+}
+
+}  // namespace
+
 void resume_after_reauth(pqxx::work& tx, const std::string& account_id) {
   tx.exec_params0(
       "UPDATE automations SET status = 'active', paused_reason = NULL, updated_at = now()"
       " WHERE account_id = $1 AND status = 'paused' AND paused_reason = 'reauth_required'",
       account_id);
-  tx.exec_params0(
-      "UPDATE notifications SET read_at = now()"
-      " WHERE account_id = $1 AND kind = 'reauth_required' AND read_at IS NULL",
-      account_id);
+  read_reauth_notice(tx, account_id);
 }
 
 bool disconnect_account(pqxx::work& tx, const std::string& account_id, const std::string& reason) {
@@ -462,6 +471,7 @@ bool disconnect_account(pqxx::work& tx, const std::string& account_id, const std
       " AND state IN ('pending', 'unknown')",
       account_id);
   tx.exec_params0("DELETE FROM media_cache WHERE account_id = $1", account_id);
+  read_reauth_notice(tx, account_id);  // moot once disconnected
   return true;
 }
 

@@ -613,6 +613,17 @@ CAF_TEST(media come from the graph api cached and paged and disconnecting remove
   CAF_CHECK_EQUAL(row[2].as<int>(), 1);
   CAF_CHECK_EQUAL(sql("SELECT paused_reason FROM automations")[0][0].as<std::string>(),
                   "paused by a user");
+  // Another workspace connecting the disconnected account sees nothing of the first one.
+  sql("INSERT INTO decisions (account_id, source_key, text, outcome) VALUES ('" + acc +
+      "', '179', 'a comment of the first workspace', 'matched')");
+  auto other = user("other@example.com");
+  auto other_ws = workspace_of(other);
+  CAF_REQUIRE_EQUAL(authorize(other, other_ws, acc), acc);
+  CAF_CHECK_EQUAL(sql("SELECT count(*) FROM automations")[0][0].as<int>(), 0);
+  CAF_CHECK_EQUAL(sql("SELECT count(*) FROM decisions")[0][0].as<int>(), 0);
+  auto listed = call("GET", automations(other_ws, acc), "", other);
+  CAF_CHECK_EQUAL(listed.status, 200);
+  CAF_CHECK(listed.body.find("Link") == std::string::npos);
   // Asking an actor's live state from a database thread once made SIGTERM hang forever.
   proc->terminate();
   CAF_CHECK_EQUAL(proc->wait_exit(std::chrono::seconds(10)), 0);

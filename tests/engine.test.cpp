@@ -242,6 +242,10 @@ CAF_TEST(a private reply whose answer was lost is sent again and meta refuses th
   CAF_CHECK_EQUAL(sends[1].status, 400);  // the copy refused: one per comment
   CAF_CHECK_EQUAL(sent_messages(h), 1u);
   CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM decisions WHERE outcome LIKE 'dm_failed%'"), "0");
+  // Counted as the DM it is (the refusal says ours is there).
+  CAF_CHECK(h.eventually([&] {
+    return h.query("SELECT count FROM automation_daily WHERE metric = 'dm_sent'") == "1";
+  }));
 }
 
 CAF_TEST(a dm whose answer was lost is read back in the conversation and not sent twice) {

@@ -172,6 +172,11 @@ struct connection_flow : std::enable_shared_from_this<connection_flow> {
               other[0][1].as<std::string>() != "disconnected")
             return response::error(409, "account_in_use",
                                    "this Instagram account is connected to another workspace");
+          // Disconnected from another workspace: nothing of that workspace (automations,
+          // decisions, audience, analytics, links) may carry over, so the account's old row
+          // and everything hanging off it go before it is connected here.
+          if (!other.empty() && other[0][0].as<std::int64_t>() != self->workspace_id)
+            w.exec_params0("DELETE FROM ig_accounts WHERE id = $1", self->account_id);
           std::string status = self->subscribed ? "active" : "faulted";
           std::optional<std::string> reason =
               self->subscribed
