@@ -25,6 +25,8 @@ struct attempt {
   send_job job;
   int tries = 0;                 ///< writes made
   int checks = 0;                ///< read-backs made
+  int pages = 0;                 ///< further pages of the read-back in progress
+  std::string page;              ///< that page's path (empty: the first)
   steady::time_point started{};  ///< of the call in progress
 };
 
@@ -104,7 +106,8 @@ void verify(sender_ptr self, const std::shared_ptr<engine_context>& ctx, attempt
     ++a.tries;
     return call(self, ctx, std::move(a));
   }
-  auto req = request_of(a.job, "GET", check->path, "", ctx->settings.call_timeout);
+  auto req = request_of(a.job, "GET", a.page.empty() ? check->path : a.page, "",
+                        ctx->settings.call_timeout);
   caf::actor me = caf::actor_cast<caf::actor>(self);
   ++ctx->counters->graph_calls;
   ++a.checks;
@@ -216,6 +219,14 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
           res.result_id = "verified";
           return report(a.job, std::move(res));
         }
+        // Not on this page: a comment with many replies lists ours on a later one.
+        if (auto next = protocol::next_page_path(v.body); !next.empty() && a.pages < 20) {
+          a.page = std::move(next);
+          ++a.pages;
+          return verify(self, ctx, std::move(a));
+        }
+        a.page.clear();
+        a.pages = 0;
         if (a.tries >= ctx->settings.max_send_attempts)
           return report(a.job, result_of(a.job, v, "transient"));
         retry_later(self, ctx, std::move(a));

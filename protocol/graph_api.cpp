@@ -311,7 +311,7 @@ std::optional<write_check> check_for_write(std::string_view path, std::string_vi
                                            std::string_view recipient_igsid) {
   using m = write_check::method;
   if (ends_with(path, "/replies"))
-    return write_check{m::read_replies, std::string(path) + "?fields=id,text,from"};
+    return write_check{m::read_replies, std::string(path) + "?fields=id,text,from&limit=100"};
   if (!ends_with(path, "/messages")) return std::nullopt;
   if (!comment_recipient(body).empty()) return write_check{m::send_again, {}};
   if (recipient_igsid.empty()) return std::nullopt;
@@ -319,6 +319,20 @@ std::optional<write_check> check_for_write(std::string_view path, std::string_vi
                                                "/conversations?platform=instagram&user_id=" +
                                                url::encode(recipient_igsid) +
                                                "&fields=messages%7Bmessage%2Cfrom%7D"};
+}
+
+std::string next_page_path(std::string_view listing) {
+  simdjson::padded_string buf;
+  od::parser parser;
+  od::document doc;
+  std::string_view next;
+  if (!parse_doc(listing, buf, parser, doc) ||
+      doc.find_field_unordered("paging").find_field_unordered("next").get_string().get(next))
+    return {};
+  auto scheme = next.find("://");
+  if (scheme == std::string_view::npos) return {};
+  auto path = next.find('/', scheme + 3);
+  return path == std::string_view::npos ? std::string() : std::string(next.substr(path));
 }
 
 bool check_finds(const write_check& check, std::string_view listing, std::string_view request_body,

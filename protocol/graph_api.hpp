@@ -121,6 +121,10 @@ struct write_check {
 std::optional<write_check> check_for_write(std::string_view path, std::string_view body,
                                            std::string_view recipient_igsid);
 
+/// The path and query of a listing's next page (paging.next without its scheme and host);
+/// empty on the last page.
+std::string next_page_path(std::string_view listing);
+
 /// Whether `listing` (the answer of a read check's GET) holds the write `request_body`; a
 /// message counts only when it is not from `recipient_igsid` (not the user's own words).
 bool check_finds(const write_check& check, std::string_view listing, std::string_view request_body,

@@ -137,7 +137,13 @@ CAF_TEST(a public reply is checked in the comment replies by its decoded text) {
   auto check = check_for_write("/v25.0/17900000000000001/replies", R"({"message":"preço / ok"})",
                                "9000000000000001");
   CAF_REQUIRE(check.has_value());
-  CAF_CHECK_EQUAL(check->path, "/v25.0/17900000000000001/replies?fields=id,text,from");
+  CAF_CHECK_EQUAL(check->path, "/v25.0/17900000000000001/replies?fields=id,text,from&limit=100");
+  // Replies past the first page are looked for on the next ones.
+  CAF_CHECK_EQUAL(
+      next_page_path(
+          R"({"data":[],"paging":{"cursors":{"after":"QVFI"},"next":"https:\/\/graph.instagram.com\/v25.0\/179\/replies?limit=100&after=QVFI"}})"),
+      "/v25.0/179/replies?limit=100&after=QVFI");
+  CAF_CHECK_EQUAL(next_page_path(R"({"data":[],"paging":{"cursors":{"after":"QVFI"}}})"), "");
   CAF_CHECK(check_finds(*check, R"({"data":[{"id":"1","text":"pre\u00e7o \/ ok"}]})",
                         R"({"message":"preço / ok"})", "9000000000000001"));
   CAF_CHECK(!check_finds(*check, R"({"data":[{"id":"1","text":"other"}]})", R"({"message":"mine"})",

@@ -248,6 +248,29 @@ CAF_TEST(a private reply whose answer was lost is sent again and meta refuses th
   }));
 }
 
+CAF_TEST(a lost public reply is looked for past the first page of replies) {
+  auto cols = r1_columns();
+  cols["ignore_replies"] = "false";
+  h.add_automation(cols);
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "nice", R"(,"deliver":false)"));
+  // 106 replies before ours: the read-back's first page (100) does not hold it.
+  for (int i = 0; i < 105; ++i)
+    h.sim(
+        "POST", "/_sim/comments",
+        R"({"parent_id":"17900000000000001","user_id":"9000000000000001","text":"me too","deliver":false})");
+  h.sim(
+      "POST", "/_sim/faults",
+      R"({"kind":"write_then_error","method":"POST","path_contains":"/replies","code":2,"http_status":500,"count":1})");
+  h.sim(
+      "POST", "/_sim/comments",
+      R"({"parent_id":"17900000000000001","user_id":"9000000000000001","id":"17900000000000999","text":"link please"})");
+  CAF_REQUIRE(h.eventually(
+      [&] { return h.query("SELECT state FROM outbox WHERE kind = 'public_reply'") == "sent"; }));
+  CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 1u);
+  CAF_CHECK_EQUAL(h.calls("GET", "/replies").size(), 2u);
+  CAF_CHECK_EQUAL(occurrences(h.sim("GET", "/_sim/state"), "Sent you a DM!"), 1u);
+}
+
 CAF_TEST(a dm whose answer was lost is read back in the conversation and not sent twice) {
   h.add_automation(
       {{"trigger", "'story_reply'"}, {"keywords", "'{link}'"}, {"dm_text", "'Story link'"}});
