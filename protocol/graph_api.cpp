@@ -261,16 +261,16 @@ std::string written_text(std::string_view request_body) {
   return string_field(payload, "text");
 }
 
-// recipient.comment_id of a message body: set for a private reply.
-std::string comment_recipient(std::string_view body) {
+// The string at body.outer.inner; empty when absent or not a string.
+std::string nested_string(std::string_view body, std::string_view outer, std::string_view inner) {
   simdjson::padded_string buf;
   od::parser parser;
   od::document doc;
-  std::string_view id;
+  std::string_view value;
   if (!parse_doc(body, buf, parser, doc) ||
-      doc.find_field_unordered("recipient").find_field_unordered("comment_id").get_string().get(id))
+      doc.find_field_unordered(outer).find_field_unordered(inner).get_string().get(value))
     return {};
-  return std::string(id);
+  return std::string(value);
 }
 
 // {"data":[{"text":...},...]}: the comment's replies.
@@ -313,7 +313,9 @@ std::optional<write_check> check_for_write(std::string_view path, std::string_vi
   if (ends_with(path, "/replies"))
     return write_check{m::read_replies, std::string(path) + "?fields=id,text,from&limit=100"};
   if (!ends_with(path, "/messages")) return std::nullopt;
-  if (!comment_recipient(body).empty()) return write_check{m::send_again, {}};
+  // recipient.comment_id: a private reply.
+  if (!nested_string(body, "recipient", "comment_id").empty())
+    return write_check{m::send_again, {}};
   if (recipient_igsid.empty()) return std::nullopt;
   return write_check{m::read_conversation, std::string(path.substr(0, path.size() - 9)) +
                                                "/conversations?platform=instagram&user_id=" +
@@ -322,17 +324,11 @@ std::optional<write_check> check_for_write(std::string_view path, std::string_vi
 }
 
 std::string next_page_path(std::string_view listing) {
-  simdjson::padded_string buf;
-  od::parser parser;
-  od::document doc;
-  std::string_view next;
-  if (!parse_doc(listing, buf, parser, doc) ||
-      doc.find_field_unordered("paging").find_field_unordered("next").get_string().get(next))
-    return {};
+  auto next = nested_string(listing, "paging", "next");
   auto scheme = next.find("://");
-  if (scheme == std::string_view::npos) return {};
+  if (scheme == std::string::npos) return {};
   auto path = next.find('/', scheme + 3);
-  return path == std::string_view::npos ? std::string() : std::string(next.substr(path));
+  return path == std::string::npos ? std::string() : next.substr(path);
 }
 
 bool check_finds(const write_check& check, std::string_view listing, std::string_view request_body,
