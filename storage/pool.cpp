@@ -49,7 +49,7 @@ std::string pool::run_together(pqxx::connection& conn, std::vector<task>& tasks)
     for (auto& t : tasks) after.push_back(t.in_tx(tx));
     tx.commit();
   } catch (const pqxx::broken_connection&) {
-    throw;  // every job fails; their actors try again
+    throw;  // every job fails with the reason; each failure callback decides what follows
   } catch (const pqxx::in_doubt_error&) {
     throw;  // the commit may have happened: running the jobs again here could repeat them
   } catch (const std::exception& e) {
