@@ -166,7 +166,9 @@ void write(account_ptr self, Job job, std::string what = "update") {
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto& st = self->state;
   bool queued = st.ctx->db->submit_in_transaction(
-      [me, job](pqxx::work& tx) mutable -> storage::pool::after_commit { return job(tx, me); },
+      [me, job](storage::shared_tx& tx) mutable -> storage::pool::after_commit {
+        return job(tx, me);
+      },
       [me, what](const std::string& reason) { post_dbfail(me, what, reason); });
   if (!queued) post_dbfail(me, what, "database queue full");
 }
@@ -174,7 +176,7 @@ void write(account_ptr self, Job job, std::string what = "update") {
 // A write with nothing to do after its commit.
 template <class Job>
 void write_only(account_ptr self, Job job) {
-  write(self, [job](pqxx::work& tx, caf::actor) mutable -> storage::pool::after_commit {
+  write(self, [job](storage::shared_tx& tx, caf::actor) mutable -> storage::pool::after_commit {
     job(tx);
     return {};
   });
@@ -258,7 +260,8 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
       // not-before time, which survives a restart.
       auto id = row.id;
       auto at = now + wait;
-      write_only(self, [id, at](pqxx::work& tx) { storage::reschedule(tx, id, at, ""); });
+      write_only(self,
+                 [id, at](storage::shared_tx& tx) { storage::reschedule(tx.work, id, at, ""); });
     }
     row.not_before_ms = now + wait;
     st.queued.push_back(std::move(row));
@@ -269,7 +272,7 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
   take_budget(st, row.kind);
   if (!in_flight_already) {
     auto id = row.id;
-    write_only(self, [id](pqxx::work& tx) { storage::mark_in_flight(tx, id); });
+    write_only(self, [id](storage::shared_tx& tx) { storage::mark_in_flight(tx.work, id); });
   }
   send_now(self, std::move(row));
 }
@@ -367,7 +370,7 @@ void decide_next(account_ptr self) {
   auto id = st.info.id;
   write(
       self,
-      [id, evp, d, reserved](pqxx::work& tx, caf::actor me) -> storage::pool::after_commit {
+      [id, evp, d, reserved](storage::shared_tx& tx, caf::actor me) -> storage::pool::after_commit {
         auto res = std::make_shared<storage::plan_result>(storage::record_decision(
             tx, id, evp->journal_id, evp->event, *d, *reserved, evp->replay));
         return [me, evp, d, res, reserved] {
@@ -441,12 +444,14 @@ void handle_result(account_ptr self, send_result& r) {
       ++counters->dms;
     auto result_id = r.result_id;
     if (row.kind != "follow_check") {
-      write_only(self,
-                 [row, result_id](pqxx::work& tx) { storage::mark_sent(tx, row, result_id); });
+      write_only(self, [row, result_id](storage::shared_tx& tx) {
+        storage::mark_sent(tx, row, result_id);
+      });
       return;
     }
     // A follow check answered: the link, a re-prompt, or nothing.
-    write_only(self, [row, result_id](pqxx::work& tx) { storage::mark_sent(tx, row, result_id); });
+    write_only(
+        self, [row, result_id](storage::shared_tx& tx) { storage::mark_sent(tx, row, result_id); });
     auto follows = protocol::parse_follows(r.body);
     auto* a = st.rules.find(row.automation_id);
     if (!a) return;
@@ -455,9 +460,9 @@ void handle_result(account_ptr self, send_result& r) {
     auto automation = *a;
     auto info = st.info;
     auto seed = thread_rng()();
-    write(self, [=](pqxx::work& tx, caf::actor me) -> storage::pool::after_commit {
-      int prompts =
-          storage::bump_follow_prompts(tx, id, row.recipient_id, automation.id, comment, follows);
+    write(self, [=](storage::shared_tx& tx, caf::actor me) -> storage::pool::after_commit {
+      int prompts = storage::bump_follow_prompts(tx.work, id, row.recipient_id, automation.id,
+                                                 comment, follows);
       std::mt19937_64 rng(seed);
       auto actions = rules::after_follow_check(info, automation, row.recipient_id, comment, follows,
                                                prompts, rng);
@@ -478,7 +483,7 @@ void handle_result(account_ptr self, send_result& r) {
       ++counters->actions_failed;
     ++st.failed;
     auto error = r.error;
-    write_only(self, [row, state, error, analytics](pqxx::work& tx) {
+    write_only(self, [row, state, error, analytics](storage::shared_tx& tx) {
       storage::mark_final(tx, row, state, error, analytics);
     });
   };
@@ -495,9 +500,9 @@ void handle_result(account_ptr self, send_result& r) {
     auto id = st.info.id;
     spdlog::warn("account {}: throttled by Meta ({}); sends paused for {} s", id, r.error,
                  pause_ms / 1000);
-    write_only(self, [id, until, row](pqxx::work& tx) {
-      storage::set_throttled_until(tx, id, until);
-      storage::reschedule(tx, row.id, until, "throttled");
+    write_only(self, [id, until, row](storage::shared_tx& tx) {
+      storage::set_throttled_until(tx.work, id, until);
+      storage::reschedule(tx.work, row.id, until, "throttled");
     });
     row.not_before_ms = until;
     st.queued.push_back(row);
@@ -551,7 +556,7 @@ void on_loaded(account_ptr self, storage::account_snapshot& snap) {
     for (auto& e : st.waiting.take()) ids.push_back(e.journal_id);
     for (auto& e : snap.unprocessed) ids.push_back(e.journal_id);
     st.ph = phase::gone;
-    write_only(self, [ids](pqxx::work& tx) { storage::mark_processed(tx, ids); });
+    write_only(self, [ids](storage::shared_tx& tx) { storage::mark_processed(tx.work, ids); });
     if (st.router) caf::anon_send(st.router, unknown_atom::value, st.info.id);
     self->quit();
     return;

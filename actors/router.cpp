@@ -156,8 +156,8 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
           // Nothing retries this: an event whose mark is lost stays undecided and is seen
           // again at the next start.
           st.ctx->db->submit_in_transaction(
-              [ignored](pqxx::work& tx) -> storage::pool::after_commit {
-                storage::mark_processed(tx, ignored);
+              [ignored](storage::shared_tx& tx) -> storage::pool::after_commit {
+                storage::mark_processed(tx.work, ignored);
                 return {};
               },
               {});

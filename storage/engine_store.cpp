@@ -127,45 +127,57 @@ const char* sent_metric(const std::string& kind) {
   return "dm_sent";
 }
 
-void count(pqxx::work& tx, std::int64_t automation_id, const std::string& metric) {
-  if (automation_id <= 0) return;
-  // The day is the workspace's local day.
-  prepared(
-      tx,
-      "INSERT INTO automation_daily (automation_id, day, metric, count)"
-      " SELECT a.id, (now() AT TIME ZONE w.time_zone)::date, $2, 1"
-      " FROM automations a JOIN ig_accounts g ON g.id = a.account_id"
-      " JOIN workspaces w ON w.id = g.workspace_id WHERE a.id = $1"
-      " ON CONFLICT (automation_id, day, metric) DO UPDATE SET count = automation_daily.count + 1",
-      automation_id, metric);
-}
-
+// All of an event's actions in one statement; those planned before (the outbox's unique
+// keys) are not inserted again and not returned.
 std::vector<outbox_row> insert_actions(pqxx::work& tx, const std::string& account_id,
                                        const std::vector<rules::planned_action>& actions,
                                        const std::vector<bool>& send_now) {
   std::vector<outbox_row> out;
+  if (actions.empty()) return out;
+  sql_array automations, sources, kinds, recipients, requests, states;
   for (std::size_t i = 0; i < actions.size(); ++i) {
     auto& a = actions[i];
     bool now = i < send_now.size() && send_now[i];
-    std::optional<std::int64_t> automation;
-    if (a.automation_id > 0) automation = a.automation_id;
-    auto r = prepared(
-        tx,
-        std::string(
-            "INSERT INTO outbox (account_id, automation_id, source_key, kind, recipient_id,"
-            " request, state, attempts) VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6::jsonb, $7, $8)"
-            " ON CONFLICT DO NOTHING RETURNING ") +
-            outbox_columns,
-        account_id, automation, a.source_key, std::string(rules::to_string(a.kind)), a.recipient_id,
-        request_json(a), std::string(now ? "in_flight" : "pending"), now ? 1 : 0);
-    if (r.empty()) continue;  // planned before: never twice
-    out.push_back(read_outbox(r[0]));
-    for (auto& link : a.links)
-      prepared(
-          tx,
-          "INSERT INTO links (token, account_id, automation_id, igsid, url) VALUES ($1, $2, $3,"
-          " NULLIF($4, ''), $5) ON CONFLICT DO NOTHING",
-          link.token, account_id, automation, a.recipient_id, link.url);
+    if (a.automation_id > 0)
+      automations.add(a.automation_id);
+    else
+      automations.add_null();
+    sources.add(a.source_key);
+    kinds.add(rules::to_string(a.kind));
+    if (a.recipient_id.empty())
+      recipients.add_null();
+    else
+      recipients.add(a.recipient_id);
+    requests.add(request_json(a));
+    states.add(now ? "in_flight" : "pending");
+  }
+  auto rows = prepared(
+      tx,
+      std::string("INSERT INTO outbox (account_id, automation_id, source_key, kind, recipient_id,"
+                  " request, state, attempts)"
+                  " SELECT $1, au, s, k, r, q::jsonb, st, CASE WHEN st = 'in_flight' THEN 1 ELSE 0"
+                  " END FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],"
+                  "  $7::text[]) WITH ORDINALITY AS x(au, s, k, r, q, st, n) ORDER BY n"
+                  " ON CONFLICT DO NOTHING RETURNING ") +
+          outbox_columns,
+      account_id, automations.str(), sources.str(), kinds.str(), recipients.str(), requests.str(),
+      states.str());
+  for (auto const& r : rows) {
+    out.push_back(read_outbox(r));
+    auto& row = out.back();
+    for (auto& a : actions) {
+      if (rules::to_string(a.kind) != row.kind || a.source_key != row.source_key ||
+          std::max<std::int64_t>(a.automation_id, 0) != row.automation_id)
+        continue;
+      std::optional<std::int64_t> automation;
+      if (a.automation_id > 0) automation = a.automation_id;
+      for (auto& link : a.links)
+        prepared(
+            tx,
+            "INSERT INTO links (token, account_id, automation_id, igsid, url) VALUES ($1, $2, $3,"
+            " NULLIF($4, ''), $5) ON CONFLICT DO NOTHING",
+            link.token, account_id, automation, a.recipient_id, link.url);
+    }
   }
   return out;
 }
@@ -288,9 +300,10 @@ std::vector<journal_entry> load_unprocessed(pqxx::connection& c, const std::stri
                account_id, static_cast<std::int64_t>(limit)));
 }
 
-plan_result record_decision(pqxx::work& tx, const std::string& account_id, std::int64_t journal_id,
+plan_result record_decision(shared_tx& stx, const std::string& account_id, std::int64_t journal_id,
                             const protocol::webhook_event& ev, const rules::decision& d,
                             const std::vector<bool>& send_now, bool replay) {
+  auto& tx = stx.work;
   plan_result res;
   bool decided_before = false;
   if (journal_id > 0) {
@@ -316,40 +329,34 @@ plan_result record_decision(pqxx::work& tx, const std::string& account_id, std::
       return res;
     }
   }
-  std::optional<std::int64_t> automation;
-  if (d.automation_id > 0) automation = d.automation_id;
-  std::optional<std::int64_t> journal;
-  if (journal_id > 0) journal = journal_id;
-  auto source = !ev.comment_id.empty() ? ev.comment_id : !ev.mid.empty() ? ev.mid : ev.dedupe_key;
+  decision_row row;
+  row.account_id = account_id;
+  if (d.automation_id > 0) row.automation_id = d.automation_id;
+  if (journal_id > 0) row.journal_id = journal_id;
+  row.source_key = !ev.comment_id.empty() ? ev.comment_id
+                   : !ev.mid.empty()      ? ev.mid
+                                          : ev.dedupe_key;
+  row.sender_id = ev.sender_id;
+  row.username = ev.sender_username;
+  row.text = ev.text;
   auto record = [&](const std::string& outcome) {
-    prepared(tx,
-             "INSERT INTO decisions (account_id, automation_id, journal_id, source_key, sender_id,"
-             " username, text, outcome) VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''),"
-             " NULLIF($7, ''), $8)",
-             account_id, automation, journal, source, ev.sender_id, ev.sender_username, ev.text,
-             outcome);
+    row.outcome = outcome;
+    stx.merged.decision(row);
   };
   record(d.outcome);
   for (auto& note : d.notes) record(note);
-  if (d.outcome == "matched") count(tx, d.automation_id, "matched");
-  if (d.outcome == "follow_tapped") count(tx, d.automation_id, "tapped");
+  if (d.outcome == "matched") stx.merged.count(d.automation_id, "matched");
+  if (d.outcome == "follow_tapped") stx.merged.count(d.automation_id, "tapped");
   for (auto& note : d.notes)
-    count(tx, d.automation_id, note.rfind("skipped:", 0) == 0 ? "skip:" + note.substr(8) : note);
+    stx.merged.count(d.automation_id,
+                     note.rfind("skipped:", 0) == 0 ? "skip:" + note.substr(8) : note);
   bool is_self = ev.sender_id.empty() || ev.sender_id == account_id || ev.is_echo ||
                  d.outcome == "skipped:own_comment" || d.outcome == "skipped:own_postback";
   if (!is_self) {
-    bool matched = d.outcome == "matched";
     std::optional<std::int64_t> inbound_ms;
     if (d.inbound_message) inbound_ms = ev.time_ms;
-    prepared(
-        tx,
-        "INSERT INTO contacts (account_id, igsid, username, automations_triggered, last_inbound_at)"
-        " VALUES ($1, $2, NULLIF($3, ''), $4, to_timestamp($5 / 1000.0))"
-        " ON CONFLICT (account_id, igsid) DO UPDATE SET last_seen = now(),"
-        " username = coalesce(excluded.username, contacts.username),"
-        " automations_triggered = contacts.automations_triggered + excluded.automations_triggered,"
-        " last_inbound_at = coalesce(excluded.last_inbound_at, contacts.last_inbound_at)",
-        account_id, ev.sender_id, ev.sender_username, matched ? 1 : 0, inbound_ms);
+    stx.merged.contact(account_id, ev.sender_id, ev.sender_username, d.outcome == "matched" ? 1 : 0,
+                       inbound_ms);
   }
   if (!decided_before) res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
   // A follow-gated private reply (noted "prompted") opens the user's follow gate.
@@ -364,11 +371,11 @@ plan_result record_decision(pqxx::work& tx, const std::string& account_id, std::
   return res;
 }
 
-plan_result record_actions(pqxx::work& tx, const std::string& account_id,
+plan_result record_actions(shared_tx& tx, const std::string& account_id,
                            const std::vector<rules::planned_action>& actions, bool send_now) {
   plan_result res;
   res.new_actions =
-      insert_actions(tx, account_id, actions, std::vector<bool>(actions.size(), send_now));
+      insert_actions(tx.work, account_id, actions, std::vector<bool>(actions.size(), send_now));
   return res;
 }
 
@@ -381,20 +388,18 @@ void mark_in_flight(pqxx::work& tx, std::int64_t id) {
            id);
 }
 
-void mark_sent(pqxx::work& tx, const outbox_row& row, const std::string& result_id) {
+void mark_sent(shared_tx& tx, const outbox_row& row, const std::string& result_id) {
   json::writer w;
   w.begin_object().field("id", result_id).end_object();
-  prepared(
-      tx,
-      "UPDATE outbox SET state = 'sent', result = $2::jsonb, last_error = NULL, updated_at = now()"
-      " WHERE id = $1",
-      row.id, w.take());
-  count(tx, row.automation_id, sent_metric(row.kind));
+  tx.merged.sent(row.id, w.take());
+  tx.merged.count(row.automation_id, sent_metric(row.kind));
 }
 
-void mark_final(pqxx::work& tx, const outbox_row& row, const std::string& state,
+void mark_final(shared_tx& stx, const outbox_row& row, const std::string& state,
                 const std::string& error, const std::string& analytics_outcome) {
-  // A success recorded earlier is never downgraded by a late error (BR-09).
+  auto& tx = stx.work;
+  // A success recorded earlier is never downgraded by a late error (BR-09); nor one
+  // recorded in the same transaction, whose sent mark is written at the commit, after this.
   prepared(tx,
            "UPDATE outbox SET state = $2, last_error = $3, updated_at = now()"
            " WHERE id = $1 AND state <> 'sent'",
@@ -406,7 +411,7 @@ void mark_final(pqxx::work& tx, const outbox_row& row, const std::string& state,
              "INSERT INTO decisions (account_id, automation_id, source_key, sender_id, outcome)"
              " SELECT account_id, $2, source_key, recipient_id, $3 FROM outbox WHERE id = $1",
              row.id, automation, analytics_outcome);
-    count(tx, row.automation_id, analytics_outcome);
+    stx.merged.count(row.automation_id, analytics_outcome);
   }
 }
 
@@ -520,7 +525,9 @@ std::optional<std::string> record_click(pqxx::connection& c, const std::string& 
       tx, "UPDATE links SET clicks = clicks + 1 WHERE token = $1 RETURNING url, automation_id",
       token);
   if (r.empty()) return std::nullopt;
-  count(tx, r[0][1].as<std::int64_t>(0), "link_click");
+  merged_writes counts;
+  counts.count(r[0][1].as<std::int64_t>(0), "link_click");
+  counts.flush(tx);
   tx.commit();
   return r[0][0].as<std::string>();
 }

@@ -17,6 +17,7 @@
 #include "protocol/webhook_event.hpp"
 #include "rules/automation.hpp"
 #include "rules/decide.hpp"
+#include "storage/merged_writes.hpp"
 
 namespace komentra::storage {
 
@@ -86,7 +87,9 @@ struct plan_result {
 };
 
 /// The writes below run inside the caller's transaction (which other jobs may share, see
-/// storage::pool) and never commit or abort it; nothing they skip needs undoing.
+/// storage::pool) and never commit or abort it; nothing they skip needs undoing. Those
+/// taking a shared_tx leave their decisions, counts, contacts and sent marks to its
+/// merged_writes (written at the commit).
 ///
 /// Records the decision for one event and inserts its actions into the outbox, in one
 /// transaction. `journal_id` 0 means the decision does not come from a journal event
@@ -98,7 +101,7 @@ struct plan_result {
 /// new event. So nothing is sent twice, and replaying the same range again changes nothing
 /// (such a replay reports already_processed, so it is not counted again either).
 /// A replayed event not decided yet is decided as usual.
-plan_result record_decision(pqxx::work& tx, const std::string& account_id, std::int64_t journal_id,
+plan_result record_decision(shared_tx& tx, const std::string& account_id, std::int64_t journal_id,
                             const protocol::webhook_event& ev, const rules::decision& d,
                             const std::vector<bool>& send_now, bool replay = false);
 
@@ -109,15 +112,15 @@ std::vector<journal_entry> load_journal_range(pqxx::connection& c, const std::st
                                               std::size_t limit);
 
 /// Inserts follow-up actions (follow-gate results) for an account.
-plan_result record_actions(pqxx::work& tx, const std::string& account_id,
+plan_result record_actions(shared_tx& tx, const std::string& account_id,
                            const std::vector<rules::planned_action>& actions, bool send_now);
 
 /// Outbox transitions; each also counts the action's daily analytics metric when sent.
 void mark_in_flight(pqxx::work& tx, std::int64_t id);
-void mark_sent(pqxx::work& tx, const outbox_row& row, const std::string& result_id);
+void mark_sent(shared_tx& tx, const outbox_row& row, const std::string& result_id);
 /// failed (permanent), unknown (outcome unknown), cancelled. `analytics_outcome` (e.g.
 /// "dm_failed:user_unavailable") is recorded as a decision and a daily metric.
-void mark_final(pqxx::work& tx, const outbox_row& row, const std::string& state,
+void mark_final(shared_tx& tx, const outbox_row& row, const std::string& state,
                 const std::string& error, const std::string& analytics_outcome);
 void reschedule(pqxx::work& tx, std::int64_t id, std::int64_t not_before_ms,
                 const std::string& error);

@@ -46,7 +46,9 @@ std::string pool::run_together(pqxx::connection& conn, std::vector<task>& tasks)
   after.reserve(tasks.size());
   try {
     pqxx::work tx(conn);
-    for (auto& t : tasks) after.push_back(t.in_tx(tx));
+    shared_tx shared{tx, {}};
+    for (auto& t : tasks) after.push_back(t.in_tx(shared));
+    shared.merged.flush(tx);
     tx.commit();
   } catch (const pqxx::broken_connection&) {
     throw;  // every job fails with the reason; each failure callback decides what follows

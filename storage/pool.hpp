@@ -7,8 +7,10 @@
 /// Small writes can share a transaction (group commit): a worker runs the transaction
 /// jobs waiting at the head of the queue in one transaction, so many accounts' decisions
 /// and outbox updates cost one commit. A job's after-commit step runs only once its
-/// transaction committed; when a shared transaction fails for a reason other than the
-/// connection, each of its jobs runs again alone, so one bad job cannot fail the others.
+/// transaction committed. Rows the jobs write without needing an answer are merged into one
+/// statement per table before the commit (storage::merged_writes). When a shared transaction fails
+/// for a reason other than the connection, each of its jobs runs again alone, so one bad job cannot
+/// fail the others.
 
 #include <condition_variable>
 #include <cstdint>
@@ -22,6 +24,8 @@
 
 #include <pqxx/connection>
 #include <pqxx/transaction>
+
+#include "storage/merged_writes.hpp"
 
 namespace komentra::storage {
 
@@ -42,7 +46,7 @@ class pool {
   using after_commit = std::function<void()>;
   /// Runs inside a transaction that other jobs may share; must not commit or abort it,
   /// may throw (the whole transaction is then retried job by job).
-  using tx_job = std::function<after_commit(pqxx::work&)>;
+  using tx_job = std::function<after_commit(shared_tx&)>;
 
   explicit pool(pool_options opts);
   ~pool();  ///< finishes queued jobs, then joins the workers

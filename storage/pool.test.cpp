@@ -110,7 +110,8 @@ CAF_TEST(transaction jobs waiting together share one commit) {
     held_worker hold(p);
     for (int i = 0; i < 10; ++i)
       CAF_REQUIRE(p.submit_in_transaction(
-          [&, i](pqxx::work& tx) -> pool::after_commit {
+          [&, i](shared_tx& shared) -> pool::after_commit {
+            auto& tx = shared.work;
             tx.exec0("INSERT INTO t VALUES (" + std::to_string(i) + ")");
             txids[i] = tx.exec1("SELECT txid_current()")[0].as<std::string>();
             return [&, i] { committed[i].set_value(); };
@@ -138,7 +139,8 @@ CAF_TEST(a failing job in a shared transaction fails alone and the others commit
     held_worker hold(p);
     for (int i = 1; i <= 3; ++i)
       p.submit_in_transaction(
-          [&, i](pqxx::work& tx) -> pool::after_commit {
+          [&, i](shared_tx& shared) -> pool::after_commit {
+            auto& tx = shared.work;
             tx.exec0("INSERT INTO t VALUES (" + std::to_string(i) + ")");
             return [&, i] { outcome[i - 1].set_value("committed"); };
           },
