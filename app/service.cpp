@@ -96,7 +96,11 @@ struct service::impl {
         });
     http::add_health_routes(routes, *server, *pool, ms::milliseconds(2000));
 
-    graph = std::make_unique<http::client>(http::client_options{});
+    http::client_options graph_opts;
+    // Many accounts send at once to the same Graph API host: a connection opened for each
+    // call beyond the idle ones kept costs a TCP (and TLS) handshake.
+    graph_opts.max_idle_per_host = static_cast<std::size_t>(cfg.integer("engine.graph_connections"));
+    graph = std::make_unique<http::client>(graph_opts);
     actor_cfg = std::make_unique<actor_config>(cfg);
     actor_sys = std::make_unique<caf::actor_system>(*actor_cfg);
     engine = make_engine();

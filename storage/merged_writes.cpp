@@ -126,10 +126,12 @@ void merged_writes::flush(pqxx::work& tx) {
       ids.add(id);
       results.add(result);
     }
+    // id = ANY: always the primary key. Joined with unnest, a plan made while the outbox was
+    // small scanned all of it (1,400 pages per call at 1,000 comments/s).
     prepared(tx,
-             "UPDATE outbox o SET state = 'sent', result = x.r::jsonb, last_error = NULL,"
-             " updated_at = now() FROM unnest($1::bigint[], $2::text[]) AS x(id, r)"
-             " WHERE o.id = x.id",
+             "UPDATE outbox SET state = 'sent',"
+             " result = ($2::text[])[array_position($1::bigint[], id)]::jsonb, last_error = NULL,"
+             " updated_at = now() WHERE id = ANY($1::bigint[])",
              ids.str(), results.str());
     sent_.clear();
   }
