@@ -110,6 +110,7 @@ struct account_state {
   std::vector<storage::outbox_row> queued;      ///< actions waiting for budget or throttle
   bool tick_armed = false;
   int in_flight = 0;
+  int retrying = 0;  ///< updates the database failed, waiting to be tried again
   std::int64_t throttled_until_ms = 0;
   bucket private_replies, sends, public_replies;
   caf::actor router;      ///< asked for passivation when idle
@@ -139,6 +140,15 @@ void post(const caf::actor& me, account_task task) {
 
 void on_dbfail(account_ptr self, const std::string& what, const std::string& reason);
 
+// Logs a database error of this actor, at most one line per 10 s for all actors together.
+void warn_db(account_ptr self, const std::string& what, const std::string& reason) {
+  std::uint64_t held = 0;
+  if (!self->state.ctx->db_warnings->allow(held)) return;
+  spdlog::warn("account {}: database error ({}): {}; retrying{}", self->state.info.id, what, reason,
+               held ? fmt::format(" ({} more such errors in the last seconds not logged)", held)
+                    : std::string());
+}
+
 // Reports a failed database job to the actor `me`.
 void post_dbfail(const caf::actor& me, std::string what, std::string reason) {
   post(me, [what = std::move(what), reason = std::move(reason)](account_ptr self) {
@@ -146,31 +156,58 @@ void post_dbfail(const caf::actor& me, std::string what, std::string reason) {
   });
 }
 
-// Runs `job` on the pool; its outcome comes back as a task (post), and a failure as
-// on_dbfail(what, reason) so the actor can retry what must not be lost.
+// What a database job that failed does next. "load" and "plan" come back as on_dbfail
+// (the account is loaded again, the event decided again). Any other job (an outbox
+// transition, a follow check's follow-up, a status change, a fetch of spilled events) is
+// not given up: a row left in_flight would make the next load read the call back from
+// Instagram, a lost follow-up would never send the link. `again(self, attempt + 1)` runs it
+// after 1 s, 2 s, 4 s ... (at most 30 s), for as long as the actor lives, which does not
+// passivate with one waiting. (After an in_doubt commit a retried write may count an
+// analytics metric twice; nothing is sent twice.)
+using retry_fn = std::function<void(account_ptr, int)>;
+std::function<void(const std::string&)> on_failure(const caf::actor& me, const std::string& what,
+                                                   int attempt, retry_fn again) {
+  return [me, what, attempt, again](const std::string& reason) {
+    if (what == "load" || what == "plan") return post_dbfail(me, what, reason);
+    post(me, [what, attempt, again, reason](account_ptr self) {
+      warn_db(self, what, reason);
+      auto delay = std::min(std::chrono::milliseconds(1000 << std::min(attempt, 5)),
+                            std::chrono::milliseconds(30000));
+      ++self->state.retrying;
+      self->delayed_send(self, delay, run_atom::value,
+                         account_task{[attempt, again](account_ptr self) {
+                           --self->state.retrying;
+                           again(self, attempt + 1);
+                         }});
+    });
+  };
+}
+
+// Runs `job(connection, me)` on the pool; its outcome comes back as a task (post).
 template <class Job>
-void db(account_ptr self, Job job, std::string what = "update") {
+void db(account_ptr self, Job job, std::string what = "update", int attempt = 0) {
   caf::actor me = caf::actor_cast<caf::actor>(self);
-  auto& st = self->state;
+  auto failed = on_failure(me, what, attempt,
+                           [job, what](account_ptr self, int next) { db(self, job, what, next); });
   bool queued =
-      st.ctx->db->submit([me, job](pqxx::connection& c) mutable { job(c, me); },
-                         [me, what](const std::string& reason) { post_dbfail(me, what, reason); });
-  if (!queued) post_dbfail(me, what, "database queue full");
+      self->state.ctx->db->submit([me, job](pqxx::connection& c) mutable { job(c, me); }, failed);
+  if (!queued) failed("database queue full");
 }
 
 // Runs a write in a transaction it may share with other accounts' writes (group commit:
 // one commit for many small writes). `job(tx, me)` returns what to do after the commit,
-// typically a task for this actor; a failure comes back as for db().
+// typically a task for this actor.
 template <class Job>
-void write(account_ptr self, Job job, std::string what = "update") {
+void write(account_ptr self, Job job, std::string what = "update", int attempt = 0) {
   caf::actor me = caf::actor_cast<caf::actor>(self);
-  auto& st = self->state;
-  bool queued = st.ctx->db->submit_in_transaction(
+  auto failed = on_failure(
+      me, what, attempt, [job, what](account_ptr self, int next) { write(self, job, what, next); });
+  bool queued = self->state.ctx->db->submit_in_transaction(
       [me, job](storage::shared_tx& tx) mutable -> storage::pool::after_commit {
         return job(tx, me);
       },
-      [me, what](const std::string& reason) { post_dbfail(me, what, reason); });
-  if (!queued) post_dbfail(me, what, "database queue full");
+      failed);
+  if (!queued) failed("database queue full");
 }
 
 // A write with nothing to do after its commit.
@@ -386,7 +423,8 @@ void decide_next(account_ptr self) {
 }
 
 bool idle(const account_state& st) {
-  return st.waiting.empty() && st.queued.empty() && st.in_flight == 0 && !st.planning;
+  return st.waiting.empty() && st.queued.empty() && st.in_flight == 0 && !st.planning &&
+         st.retrying == 0;
 }
 
 void process_next(account_ptr self) {
@@ -406,16 +444,19 @@ void process_next(account_ptr self) {
     st.spilled = false;
     auto id = st.info.id;
     auto limit = st.ctx->settings.mailbox_high_watermark;
-    db(self, [id, limit](pqxx::connection& c, caf::actor me) {
-      auto batch = std::make_shared<std::vector<storage::journal_entry>>(
-          storage::load_unprocessed(c, id, limit));
-      post(me, [batch](account_ptr self) {
-        auto& st = self->state;
-        if (batch->size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
-        for (auto& e : *batch) st.waiting.push_back(from_journal(e));
-        process_next(self);
-      });
-    });
+    db(
+        self,
+        [id, limit](pqxx::connection& c, caf::actor me) {
+          auto batch = std::make_shared<std::vector<storage::journal_entry>>(
+              storage::load_unprocessed(c, id, limit));
+          post(me, [batch](account_ptr self) {
+            auto& st = self->state;
+            if (batch->size() >= st.ctx->settings.mailbox_high_watermark) st.spilled = true;
+            for (auto& e : *batch) st.waiting.push_back(from_journal(e));
+            process_next(self);
+          });
+        },
+        "fetch");
   }
 }
 
@@ -519,10 +560,14 @@ void handle_result(account_ptr self, send_result& r) {
       auto id = st.info.id;
       spdlog::warn("account {}: access token rejected ({}); automations paused until reconnected",
                    id, r.error);
-      db(self, [id](pqxx::connection& c, caf::actor) {
-        storage::set_account_status(c, id, "reauth_required",
-                                    "Instagram rejected the access token; reconnect the account");
-      });
+      db(
+          self,
+          [id](pqxx::connection& c, caf::actor) {
+            storage::set_account_status(
+                c, id, "reauth_required",
+                "Instagram rejected the access token; reconnect the account");
+          },
+          "status");
     }
     return;
   }
@@ -595,25 +640,27 @@ void reload_rules(account_ptr self) {
   auto& st = self->state;
   auto id = st.info.id;
   auto key = st.ctx->settings.token_key_hex;
-  db(self, [id, key](pqxx::connection& c, caf::actor me) {
-    auto snap =
-        std::make_shared<storage::account_snapshot>(storage::load_account(c, id, key, 0, false));
-    post(me, [snap](account_ptr self) {
-      auto& st = self->state;
-      if (!snap->found) return self->quit();
-      apply_snapshot(self, *snap);
-      spdlog::info("account {}: {} automation(s) compiled", st.info.id, st.rules.size());
-      drain_queue(self);
-    });
-  });
+  db(
+      self,
+      [id, key](pqxx::connection& c, caf::actor me) {
+        auto snap = std::make_shared<storage::account_snapshot>(
+            storage::load_account(c, id, key, 0, false));
+        post(me, [snap](account_ptr self) {
+          auto& st = self->state;
+          if (!snap->found) return self->quit();
+          apply_snapshot(self, *snap);
+          spdlog::info("account {}: {} automation(s) compiled", st.info.id, st.rules.size());
+          drain_queue(self);
+        });
+      },
+      "reload");
 }
 
 void on_dbfail(account_ptr self, const std::string& what, const std::string& reason) {
   auto& st = self->state;
-  spdlog::warn("account {}: database error ({}): {}", st.info.id, what, reason);
+  warn_db(self, what, reason);
   // The database being away is not this account's fault: wait and try again. The
-  // journal keeps the events meanwhile; an outbox update that failed leaves its
-  // row in flight, which the next load reads back before anything is resent.
+  // journal keeps the events meanwhile (other jobs are retried, see on_failure).
   if (what == "load") {
     self->delayed_send(self, std::chrono::seconds(1), reload_atom::value);
   } else if (what == "plan" && st.current) {

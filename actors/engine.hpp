@@ -16,6 +16,7 @@
 #include <caf/all.hpp>
 
 #include "actors/messages.hpp"
+#include "common/log.hpp"
 #include "storage/engine_store.hpp"
 
 namespace komentra::storage {
@@ -85,6 +86,9 @@ struct engine_context {
   http::client* graph = nullptr;
   std::shared_ptr<engine_counters> counters = std::make_shared<engine_counters>();
   std::vector<caf::actor> senders;  ///< filled by spawn_engine
+  /// Database errors of account actors, logged once per 10 s (an outage fails them all).
+  std::shared_ptr<log::rate_limited> db_warnings =
+      std::make_shared<log::rate_limited>(std::chrono::seconds(10));
 };
 
 /// A Graph API call for a sender, with everything it needs to answer.

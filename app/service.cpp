@@ -99,7 +99,8 @@ struct service::impl {
     http::client_options graph_opts;
     // Many accounts send at once to the same Graph API host: a connection opened for each
     // call beyond the idle ones kept costs a TCP (and TLS) handshake.
-    graph_opts.max_idle_per_host = static_cast<std::size_t>(cfg.integer("engine.graph_connections"));
+    graph_opts.max_idle_per_host =
+        static_cast<std::size_t>(cfg.integer("engine.graph_connections"));
     graph = std::make_unique<http::client>(graph_opts);
     actor_cfg = std::make_unique<actor_config>(cfg);
     actor_sys = std::make_unique<caf::actor_system>(*actor_cfg);

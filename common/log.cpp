@@ -41,4 +41,18 @@ void setup(format fmt, const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
+bool rate_limited::allow(std::uint64_t& suppressed) {
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+                 .count();
+  auto next = next_ms_.load();
+  // One caller wins the slot (compare_exchange); the others of that moment are counted.
+  if (now < next || !next_ms_.compare_exchange_strong(next, now + interval_ms_)) {
+    ++held_;
+    return false;
+  }
+  suppressed = held_.exchange(0);
+  return true;
+}
+
 }  // namespace komentra::log

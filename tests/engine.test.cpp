@@ -98,6 +98,31 @@ CAF_TEST(br08 a delivery refused while the database is down is answered once ret
                   "1");
 }
 
+CAF_TEST(an outbox update lost to a database outage is written once the database is back) {
+  h.add_automation(r1_columns());
+  // The private reply takes 1.5 s at Meta; PostgreSQL stops meanwhile, so recording it as
+  // sent fails.
+  h.sim("POST", "/_sim/faults",
+        R"({"kind":"latency","method":"POST","path_contains":"/messages","latency_ms":1500,)"
+        R"("count":1})");
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT state FROM outbox WHERE kind = 'private_reply'") == "in_flight";
+  }));
+  komentra::storage::testing::cluster().stop();
+  std::this_thread::sleep_for(2500ms);  // the answer came back 1 s ago; its update failed
+  CAF_REQUIRE_EQUAL(komentra::storage::testing::cluster().start(), "");
+  // Retried by the running actor: no restart, no load, no read-back from Instagram.
+  CAF_CHECK(h.eventually(
+      [&] { return h.query("SELECT state FROM outbox WHERE kind = 'private_reply'") == "sent"; }));
+  CAF_CHECK(h.eventually([&] {
+    return h.query("SELECT count FROM automation_daily WHERE metric = 'dm_sent'") == "1";
+  }));
+  CAF_CHECK_EQUAL(h.calls("GET", "/conversations").size(), 0u);
+  CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), 1u);
+  CAF_CHECK_EQUAL(sent_messages(h), 1u);
+}
+
 CAF_TEST(br13 a comment on another post is not answered by a selected post rule) {
   h.add_automation(r1_columns());
   h.sim("POST", "/_sim/media", R"({"account_id":"17841400000000001","id":"18000000000000002"})");
