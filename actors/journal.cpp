@@ -29,6 +29,16 @@ class journal_writer {
     return n;
   }
 
+  // A batch goes to PostgreSQL as one statement whose parameters hold every body: bounded
+  // well below PostgreSQL's 1 GB per parameter (256 deliveries of the 4 MiB body limit
+  // would not be).
+  static constexpr std::size_t max_batch_bytes = 16 << 20;
+  bool full(const std::vector<journal_request>& batch) const {
+    std::size_t bytes = 0;
+    for (auto& r : batch) bytes += r.delivery.body.size();
+    return rows(batch) >= opts_.max_batch_rows || bytes >= max_batch_bytes;
+  }
+
   void flush(std::vector<journal_request>& batch) {
     if (batch.empty()) return;
     std::string error = store(batch, 0, batch.size());
@@ -147,7 +157,7 @@ void journal_loop(caf::blocking_actor* self, journal_options opts, router_actor 
     // joins this transaction.
     auto deadline = clock::now() + opts.batch_wait;
     bool more = !batch.empty();
-    while (more && running && writer.rows(batch) < opts.max_batch_rows) {
+    while (more && running && !writer.full(batch)) {
       auto left = std::max(clock::duration::zero(), deadline - clock::now());
       self->receive([&](append_atom, journal_request& r) { batch.push_back(std::move(r)); },
                     [&](caf::exit_msg&) { running = false; },
