@@ -127,13 +127,21 @@ const char* sent_metric(const std::string& kind) {
   return "dm_sent";
 }
 
-// All of an event's actions in one statement; those planned before (the outbox's unique
-// keys) are not inserted again and not returned.
-std::vector<outbox_row> insert_actions(pqxx::work& tx, const std::string& account_id,
-                                       const std::vector<rules::planned_action>& actions,
-                                       const std::vector<bool>& send_now) {
-  std::vector<outbox_row> out;
-  if (actions.empty()) return out;
+// What decide_and_insert found and did.
+struct inserted_actions {
+  bool fresh = false;            ///< the journal event was not decided before (and is now)
+  std::vector<outbox_row> rows;  ///< the actions inserted
+};
+
+// Marks the journal event decided (journal_id > 0) and inserts the event's actions, in one
+// statement: one round trip per event. The actions go in when the event was not decided
+// before, or anyway with `insert_anyway` (a replay, or no journal event); those planned
+// before (the outbox's unique keys) are not inserted again and not returned.
+inserted_actions decide_and_insert(pqxx::work& tx, const std::string& account_id,
+                                   std::int64_t journal_id, bool insert_anyway,
+                                   const std::vector<rules::planned_action>& actions,
+                                   const std::vector<bool>& send_now) {
+  inserted_actions out;
   sql_array automations, sources, kinds, recipients, requests, states;
   for (std::size_t i = 0; i < actions.size(); ++i) {
     auto& a = actions[i];
@@ -151,20 +159,32 @@ std::vector<outbox_row> insert_actions(pqxx::work& tx, const std::string& accoun
     requests.add(request_json(a));
     states.add(now ? "in_flight" : "pending");
   }
+  // The account in the journal condition as well: with only the id, a generic plan may walk
+  // the whole pending index (account_id, id) comparing each entry with the id (580 µs and 88
+  // pages per call at 1,000 comments/s); with both it is one descent of either index. The
+  // LEFT JOIN gives one row (fresh, NULLs) when nothing was inserted.
   auto rows = prepared(
       tx,
-      std::string("INSERT INTO outbox (account_id, automation_id, source_key, kind, recipient_id,"
-                  " request, state, attempts)"
-                  " SELECT $1, au, s, k, r, q::jsonb, st, CASE WHEN st = 'in_flight' THEN 1 ELSE 0"
-                  " END FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],"
-                  "  $7::text[]) WITH ORDINALITY AS x(au, s, k, r, q, st, n) ORDER BY n"
-                  " ON CONFLICT DO NOTHING RETURNING ") +
-          outbox_columns,
+      std::string("WITH j AS (UPDATE journal_events SET processed_at = now()"
+                  "  WHERE account_id = $1 AND id = $8 AND processed_at IS NULL RETURNING id),"
+                  " ins AS (INSERT INTO outbox (account_id, automation_id, source_key, kind,"
+                  "  recipient_id, request, state, attempts)"
+                  "  SELECT $1, au, s, k, r, q::jsonb, st,"
+                  "   CASE WHEN st = 'in_flight' THEN 1 ELSE 0 END"
+                  "  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],"
+                  "   $7::text[]) WITH ORDINALITY AS x(au, s, k, r, q, st, n)"
+                  "  WHERE $9 OR EXISTS (SELECT 1 FROM j) ORDER BY n"
+                  "  ON CONFLICT DO NOTHING RETURNING ") +
+          outbox_columns +
+          ") SELECT (SELECT count(*) FROM j) > 0 AS fresh, ins.* FROM (SELECT 1) one"
+          " LEFT JOIN ins ON true",
       account_id, automations.str(), sources.str(), kinds.str(), recipients.str(), requests.str(),
-      states.str());
+      states.str(), journal_id, insert_anyway);
+  if (!rows.empty()) out.fresh = rows[0]["fresh"].as<bool>();
   for (auto const& r : rows) {
-    out.push_back(read_outbox(r));
-    auto& row = out.back();
+    if (r["id"].is_null()) continue;
+    out.rows.push_back(read_outbox(r));
+    auto& row = out.rows.back();
     for (auto& a : actions) {
       if (rules::to_string(a.kind) != row.kind || a.source_key != row.source_key ||
           std::max<std::int64_t>(a.automation_id, 0) != row.automation_id)
@@ -305,29 +325,16 @@ plan_result record_decision(shared_tx& stx, const std::string& account_id, std::
                             const std::vector<bool>& send_now, bool replay) {
   auto& tx = stx.work;
   plan_result res;
-  bool decided_before = false;
-  if (journal_id > 0) {
-    // The account in the condition as well: with only the id, a generic plan may walk the
-    // whole pending index (account_id, id) comparing each entry with the id (580 µs and 88
-    // pages per call at 1,000 comments/s); with both it is one descent of either index.
-    auto upd = prepared(tx,
-                        "UPDATE journal_events SET processed_at = now()"
-                        " WHERE account_id = $2 AND id = $1 AND processed_at IS NULL",
-                        journal_id, account_id);
-    if (upd.affected_rows() == 0) {
-      if (!replay) {
-        res.already_processed = true;
-        return res;  // nothing written
-      }
-      decided_before = true;
-    }
-  }
-  if (decided_before) {
-    res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
-    if (res.new_actions.empty()) {
-      res.already_processed = true;  // nothing written: the replay changes nothing
-      return res;
-    }
+  bool journaled = journal_id > 0;
+  auto ins =
+      decide_and_insert(tx, account_id, journal_id, !journaled || replay, d.actions, send_now);
+  bool decided_before = journaled && !ins.fresh;
+  res.new_actions = std::move(ins.rows);
+  // Decided before: nothing was written unless a replay planned an action the outbox does
+  // not have yet; then the decision is recorded as for a new event.
+  if (decided_before && res.new_actions.empty()) {
+    res.already_processed = true;
+    return res;
   }
   decision_row row;
   row.account_id = account_id;
@@ -358,7 +365,6 @@ plan_result record_decision(shared_tx& stx, const std::string& account_id, std::
     stx.merged.contact(account_id, ev.sender_id, ev.sender_username, d.outcome == "matched" ? 1 : 0,
                        inbound_ms);
   }
-  if (!decided_before) res.new_actions = insert_actions(tx, account_id, d.actions, send_now);
   // A follow-gated private reply (noted "prompted") opens the user's follow gate.
   bool prompted = std::find(d.notes.begin(), d.notes.end(), "prompted") != d.notes.end();
   for (auto& a : d.actions)
@@ -374,8 +380,9 @@ plan_result record_decision(shared_tx& stx, const std::string& account_id, std::
 plan_result record_actions(shared_tx& tx, const std::string& account_id,
                            const std::vector<rules::planned_action>& actions, bool send_now) {
   plan_result res;
-  res.new_actions =
-      insert_actions(tx.work, account_id, actions, std::vector<bool>(actions.size(), send_now));
+  res.new_actions = decide_and_insert(tx.work, account_id, 0, true, actions,
+                                      std::vector<bool>(actions.size(), send_now))
+                        .rows;
   return res;
 }
 
