@@ -29,9 +29,9 @@ class journal_writer {
     return n;
   }
 
-  // A batch goes to PostgreSQL as one statement whose parameters hold every body: bounded
-  // well below PostgreSQL's 1 GB per parameter (256 deliveries of the 4 MiB body limit
-  // would not be).
+  // A batch's events go to PostgreSQL as array parameters of one statement: bounded well
+  // below PostgreSQL's 1 GB per parameter (256 deliveries of the 4 MiB body limit would
+  // not be).
   static constexpr std::size_t max_batch_bytes = 16 << 20;
   bool full(const std::vector<journal_request>& batch) const {
     std::size_t bytes = 0;
