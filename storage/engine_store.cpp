@@ -518,12 +518,13 @@ void mark_processed(pqxx::work& tx, const std::vector<std::int64_t>& journal_ids
   for (auto id : journal_ids)
     if (id > 0) ids.add(id);
   if (ids.empty()) return;
-  prepared(tx,
-           // Only the primary key in the condition: with "processed_at IS NULL" as well, the
-           // planner scanned the whole pending index and compared each row with each id.
-           "UPDATE journal_events SET processed_at = coalesce(processed_at, now())"
-           " WHERE id = ANY($1::bigint[])",
-           ids.str());
+  // Only the primary key in the condition: with "processed_at IS NULL" as well, the planner
+  // scanned the whole pending index and compared each row with each id. Planned at each run
+  // for the same reason as merged_writes' sent marks (a kept plan may scan the table).
+  tx.exec_params(
+      "UPDATE journal_events SET processed_at = coalesce(processed_at, now())"
+      " WHERE id = ANY($1::bigint[])",
+      ids.str());
 }
 
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token) {
