@@ -15,7 +15,7 @@ JOBS=${JOBS:-$(nproc)}
 PACKAGES=(
   g++ cmake make pkg-config ccache ca-certificates
   libcaf-dev libboost-dev libsimdjson-dev libpqxx-dev libssl-dev libspdlog-dev libfmt-dev
-  libargon2-dev libtomlplusplus-dev libcli11-dev libutf8proc-dev prometheus-cpp-dev
+  libargon2-dev libtomlplusplus-dev libcli11-dev libutf8proc-dev prometheus-cpp-dev libjemalloc-dev
   postgresql-15 acl curl
 )
 # Only the tests need these: promtool checks /metrics and a real Prometheus scrapes it.

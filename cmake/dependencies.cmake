@@ -27,6 +27,7 @@ find_package(prometheus-cpp REQUIRED COMPONENTS core)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx>=6.4)
 pkg_check_modules(ARGON2 REQUIRED IMPORTED_TARGET libargon2)
 pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
+pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
 
 # Project-wide switches: std::string_view in Beast, Beast/Asio compiled once in
 # http/beast_impl.cpp, and pqxx's std::optional support (Debian's headers omit it).
