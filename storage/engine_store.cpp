@@ -245,8 +245,14 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
                                 std::string("SELECT ") + outbox_columns +
                                     " FROM outbox WHERE account_id = $1 AND state = 'pending'"
                                     " ORDER BY id",
-                                account_id))
+                                account_id)) {
     snap.pending.push_back(read_outbox(r));
+    // The outbox does not store the delivery that planned a row, and finding it (the
+    // journal event behind source_key) would mean rebuilding the parser's dedupe keys or
+    // scanning the account's decisions, for a log line. Logs name the row's id beside this,
+    // which leads to the source; "recovered" says an earlier actor planned it.
+    snap.pending.back().delivery_id = "recovered";
+  }
   tx.commit();
   snap.unprocessed = load_unprocessed(c, account_id, max_unprocessed);
   return snap;

@@ -47,7 +47,9 @@ struct outbox_row {
   std::string state;
   int attempts = 0;
   std::int64_t not_before_ms = 0;
-  std::string delivery_id;  ///< webhook delivery that planned it, for logs (not stored)
+  /// Webhook delivery that planned it, for logs (not stored): "recovered" for a row
+  /// load_account returns.
+  std::string delivery_id;
   /// Interrupted in flight by a crash: the sender reads back before it writes again.
   bool verify_first = false;
 };
