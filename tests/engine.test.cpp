@@ -234,6 +234,14 @@ CAF_TEST(follow gating sends the link only after the follow check) {
   CAF_CHECK(link.body.find(R"("recipient":{"id":"9000000000000001"})") != std::string::npos);
   CAF_CHECK(link.body.find("web_url") != std::string::npos);
   CAF_CHECK_EQUAL(h.calls("GET", "/9000000000000001").size(), 2u);
+  // The link is logged under the delivery of the tap that asked for it.
+  auto tap = h.query(
+      "SELECT delivery_id FROM journal_events WHERE dedupe_key LIKE 'postback%' ORDER BY id DESC"
+      " LIMIT 1");
+  CAF_CHECK(h.eventually([&] {
+    return h.komentra().output().find("delivery " + tap + ": link_dm") != std::string::npos;
+  }));
+  CAF_CHECK_EQUAL(occurrences(h.komentra().output(), "delivery : "), 0u);
 }
 
 CAF_TEST(a tracked link counts the click and redirects) {
