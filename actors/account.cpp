@@ -509,9 +509,13 @@ void handle_result(account_ptr self, send_result& r) {
                                                prompts, rng);
       auto res =
           std::make_shared<storage::plan_result>(storage::record_actions(tx, id, actions, false));
-      return [me, res] {
-        post(me, [res](account_ptr self) {
-          for (auto& row : res->new_actions) dispatch(self, std::move(row), false);
+      // The follow-up is planned by the tap whose check this was: its delivery.
+      return [me, res, delivery = row.delivery_id] {
+        post(me, [res, delivery](account_ptr self) {
+          for (auto& next : res->new_actions) {
+            next.delivery_id = delivery;
+            dispatch(self, std::move(next), false);
+          }
         });
       };
     });

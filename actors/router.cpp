@@ -111,7 +111,8 @@ void on_down(router_ptr self, const caf::down_msg& dm) {
     spdlog::error(
         "account {}: crashed {} times within {} s ({}); marked faulted, automations paused", id,
         history.size(), st.ctx->settings.crash_window.count(), reason);
-    auto message = "The account's automation crashed repeatedly (" + reason + "); it is paused.";
+    auto message = "The account's automation crashed repeatedly (" + reason +
+                   "); it is paused until the account is reconnected.";
     st.ctx->db->submit(
         [id, message](pqxx::connection& c) {
           storage::set_account_status(c, id, "faulted", message);

@@ -1509,6 +1509,16 @@ http::response simulator::impl::control(const http::request& req) {
   if (!has_body && empty_parser.parse(std::string_view("{}")).get(body))
     return control_error(500, "internal JSON error");
   auto str = [&](const char* k, std::string def = {}) { return str_of(body, k).value_or(def); };
+  // The record's "id" when the body names one (text, or an integer as its digits, like every
+  // id here), else `generated`; nullopt for an empty id or one of another type, which
+  // nothing could address later.
+  auto id_or = [&](std::string generated) -> std::optional<std::string> {
+    if (!member(body, "id")) return generated;
+    auto id = str_of(body, "id");
+    if (!id || id->empty()) return std::nullopt;
+    return id;
+  };
+  const char* bad_id = "id must be a non-empty string";
   auto what = segs.size() > 1 ? segs[1] : std::string();
   auto method = req.method;
   auto created = [](std::function<void(meta_writer&)> f) {
@@ -1562,7 +1572,9 @@ http::response simulator::impl::control(const http::request& req) {
   }
   if (what == "accounts" && method == "POST" && segs.size() == 2) {
     account_rec a;
-    a.id = str("id", next_id("178414", 17));
+    auto id = id_or(next_id("178414", 17));
+    if (!id) return control_error(400, bad_id);
+    a.id = *id;
     if (accounts.count(a.id)) return control_error(409, "account " + a.id + " exists");
     a.username = str("username", "sim.account" + std::to_string(accounts.size() + 1));
     a.name = str("name", a.username);
@@ -1583,7 +1595,9 @@ http::response simulator::impl::control(const http::request& req) {
     auto acct = accounts.find(str("account_id"));
     if (acct == accounts.end()) return control_error(404, "unknown account_id");
     media_rec m;
-    m.id = str("id", next_id("180", 17));
+    auto id = id_or(next_id("180", 17));
+    if (!id) return control_error(400, bad_id);
+    m.id = *id;
     if (media.count(m.id)) return control_error(409, "media " + m.id + " exists");
     m.account_id = acct->first;
     m.caption = str("caption");
@@ -1602,10 +1616,14 @@ http::response simulator::impl::control(const http::request& req) {
     auto acct = accounts.find(str("account_id"));
     if (acct == accounts.end()) return control_error(404, "unknown account_id");
     user_rec u;
-    u.id = str("id", next_id("1", 16));
+    auto id = id_or(next_id("1", 16));
+    if (!id) return control_error(400, bad_id);
+    u.id = *id;
     if (users.count(u.id)) return control_error(409, "user " + u.id + " exists");
     u.account_id = acct->first;
-    u.username = str("username", "user" + u.id.substr(u.id.size() - 4));
+    // "user" and the id's last four characters (all of a shorter one).
+    u.username =
+        str("username", "user" + u.id.substr(u.id.size() - std::min<std::size_t>(u.id.size(), 4)));
     u.name = str("name", u.username);
     u.follows_business = bool_of(body, "follows").value_or(false);
     u.business_follows = bool_of(body, "business_follows").value_or(false);
@@ -1630,7 +1648,9 @@ http::response simulator::impl::control(const http::request& req) {
     if (mit == media.end()) return control_error(404, "unknown media_id");
     auto& acct = accounts.at(mit->second.account_id);
     comment_rec c;
-    c.id = str("id", next_id("179", 17));
+    auto id = id_or(next_id("179", 17));
+    if (!id) return control_error(400, bad_id);
+    c.id = *id;
     if (comments.count(c.id)) return control_error(409, "comment " + c.id + " exists");
     c.media_id = mit->first;
     c.account_id = acct.id;

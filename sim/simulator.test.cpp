@@ -701,6 +701,33 @@ CAF_TEST(faults can be listed and cleared) {
   CAF_CHECK_EQUAL(call("POST", "/_sim/faults", R"({"kind":"nonsense"})").status, 400);
 }
 
+CAF_TEST(a user with an id of any length gets a default username and a bad id is refused) {
+  auto add_user = [&](const std::string& id_json) {
+    return call("POST", "/_sim/users",
+                R"({"account_id":"17841400000000001","id":)" + id_json + "}");
+  };
+  auto r = add_user(R"("7")");
+  CAF_CHECK_EQUAL(r.status, 200);
+  CAF_CHECK_EQUAL(jget(r.body, "/username"), "user7");
+  CAF_CHECK_EQUAL(jget(add_user(R"("123")").body, "/username"), "user123");
+  CAF_CHECK_EQUAL(jget(add_user(R"("4567")").body, "/username"), "user4567");
+  CAF_CHECK_EQUAL(jget(add_user(R"("9000000000000001")").body, "/username"), "user0001");
+  CAF_CHECK_EQUAL(jget(add_user("42").body, "/username"), "user42");  // digits, as every id here
+  // The short-id user is a real one: it can comment.
+  CAF_CHECK_EQUAL(call("POST", "/_sim/comments",
+                       R"({"media_id":"18030000000000002","user_id":"7","text":"hi"})")
+                      .status,
+                  200);
+  for (auto bad : {R"("")", "true", "null", "1.5", R"({"id":"7"})", R"(["7"])"}) {
+    r = add_user(bad);
+    CAF_CHECK_EQUAL(r.status, 400);
+    CAF_CHECK_EQUAL(jget(r.body, "/error"), "id must be a non-empty string");
+  }
+  r = call("POST", "/_sim/accounts", R"({"id":""})");
+  CAF_CHECK_EQUAL(r.status, 400);
+  CAF_CHECK_EQUAL(jget(r.body, "/error"), "id must be a non-empty string");
+}
+
 CAF_TEST(the call log lists every call in order with timestamps) {
   graph("GET", "/me?fields=user_id");
   graph("POST", "/me/messages", "{bad");

@@ -265,8 +265,14 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
                                 std::string("SELECT ") + outbox_columns +
                                     " FROM outbox WHERE account_id = $1 AND state = 'pending'"
                                     " ORDER BY id",
-                                account_id))
+                                account_id)) {
     snap.pending.push_back(read_outbox(r));
+    // The outbox does not store the delivery that planned a row, and finding it (the
+    // journal event behind source_key) would mean rebuilding the parser's dedupe keys or
+    // scanning the account's decisions, for a log line. Logs name the row's id beside this,
+    // which leads to the source; "recovered" says an earlier actor planned it.
+    snap.pending.back().delivery_id = "recovered";
+  }
   tx.commit();
   snap.unprocessed = load_unprocessed(c, account_id, max_unprocessed);
   return snap;
@@ -454,22 +460,25 @@ void set_account_status(pqxx::connection& c, const std::string& account_id,
 
 namespace {
 
-// An unread reauth notice would silence the next one (one unread notice per kind).
-void read_reauth_notice(pqxx::work& tx, const std::string& account_id) {
+// An unread reauth or fault notice would silence the next one (one unread notice per kind).
+void read_status_notices(pqxx::work& tx, const std::string& account_id) {
   tx.exec_params0(
-      "UPDATE notifications SET read_at = now()"
-      " WHERE account_id = $1 AND kind = 'reauth_required' AND read_at IS NULL",
+      "UPDATE notifications SET read_at = now() WHERE account_id = $1"
+      " AND kind IN ('reauth_required', 'faulted') AND read_at IS NULL",
       account_id);
 }
 
 }  // namespace
 
-void resume_after_reauth(pqxx::work& tx, const std::string& account_id) {
+void resume_after_reconnect(pqxx::work& tx, const std::string& account_id) {
+  // A faulted account has no other way back to active, and its automations were paused by
+  // Komentra, not its owner; reconnecting is the owner asking for them to run again.
   tx.exec_params0(
       "UPDATE automations SET status = 'active', paused_reason = NULL, updated_at = now()"
-      " WHERE account_id = $1 AND status = 'paused' AND paused_reason = 'reauth_required'",
+      " WHERE account_id = $1 AND status = 'paused'"
+      " AND paused_reason IN ('reauth_required', 'faulted')",
       account_id);
-  read_reauth_notice(tx, account_id);
+  read_status_notices(tx, account_id);
 }
 
 bool disconnect_account(pqxx::work& tx, const std::string& account_id, const std::string& reason) {
@@ -488,7 +497,7 @@ bool disconnect_account(pqxx::work& tx, const std::string& account_id, const std
       " AND state IN ('pending', 'unknown')",
       account_id);
   tx.exec_params0("DELETE FROM media_cache WHERE account_id = $1", account_id);
-  read_reauth_notice(tx, account_id);  // moot once disconnected
+  read_status_notices(tx, account_id);  // moot once disconnected
   return true;
 }
 

@@ -47,7 +47,9 @@ struct outbox_row {
   std::string state;
   int attempts = 0;
   std::int64_t not_before_ms = 0;
-  std::string delivery_id;  ///< webhook delivery that planned it, for logs (not stored)
+  /// Webhook delivery that planned it, for logs (not stored): "recovered" for a row
+  /// load_account returns.
+  std::string delivery_id;
   /// Interrupted in flight by a crash: the sender reads back before it writes again.
   bool verify_first = false;
 };
@@ -131,11 +133,12 @@ void reschedule(pqxx::work& tx, std::int64_t id, std::int64_t not_before_ms,
 void set_account_status(pqxx::connection& c, const std::string& account_id,
                         const std::string& status, const std::string& reason);
 
-/// Undoes a reauth_required once the owner has reconnected the account (a new token, status
-/// active): the automations it paused run again, those paused for another reason (by a
-/// user, say) stay paused, and its notification counts as read, so a later rejection
-/// notifies again. In the caller's transaction (the OAuth callback's).
-void resume_after_reauth(pqxx::work& tx, const std::string& account_id);
+/// Undoes what Komentra paused once the owner has reconnected the account (a new token,
+/// status active), the only way back for a reauth_required or a faulted account: the
+/// automations paused for either status run again, those paused for another reason (by a
+/// user, say) stay paused, and the statuses' notifications count as read, so a later
+/// rejection or crash loop notifies again. In the caller's transaction (the OAuth callback's).
+void resume_after_reconnect(pqxx::work& tx, const std::string& account_id);
 
 /// Disconnects an account (by its owner, or deauthorized on Instagram): forgets its token,
 /// removes the automations that would run again (active ones, and those Komentra paused

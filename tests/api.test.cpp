@@ -14,6 +14,7 @@
 #include <pqxx/pqxx>
 
 #include "http/test_client.hpp"
+#include "storage/engine_store.hpp"
 #include "storage/test_database.hpp"
 #include "tests/support/komentra_process.hpp"
 
@@ -516,6 +517,60 @@ CAF_TEST(reconnecting an account after reauth resumes what the reauth paused and
   comment("17900000000000002");
   CAF_CHECK(
       sql_eventually("SELECT count(*) FROM outbox WHERE source_key = '17900000000000002' "
+                     "AND kind = 'private_reply' AND state = 'sent'",
+                     "1"));
+}
+
+CAF_TEST(reconnecting a faulted account resumes what the crash loop paused and no more) {
+  auto cookie = user("faulted@example.com");
+  auto ws = workspace_of(cookie);
+  auto acc = connect(cookie, ws);
+  auto base = automations(ws, acc);
+  auto by_fault = field(call("POST", base, link_automation, cookie).body, "id");
+  auto by_hand = field(
+      call("POST", base, R"({"name":"Price","keywords":["price"],"dm_text":"10"})", cookie).body,
+      "id");
+  CAF_REQUIRE_EQUAL(call("POST", base + "/" + by_hand + "/pause", "", cookie).status, 200);
+  // What the supervisor does once the account's actor crashed more than engine.crash_limit
+  // times (nothing outside the engine can make it crash).
+  {
+    pqxx::connection c{url};
+    storage::set_account_status(c, acc, "faulted", "crashed repeatedly (in a test)");
+  }
+  auto account = [&] {
+    return field(call("GET", "/api/v1/workspaces/" + ws + "/accounts/" + acc, "", cookie).body,
+                 "status");
+  };
+  auto state = [&](const std::string& id) {
+    auto r = call("GET", base + "/" + id, "", cookie);
+    return field(r.body, "status") + " " + field(r.body, "paused_reason");
+  };
+  CAF_REQUIRE_EQUAL(account(), "faulted");
+  CAF_CHECK_EQUAL(state(by_fault), "paused faulted");
+  CAF_CHECK_EQUAL(state(by_hand), "paused paused by a user");
+  CAF_CHECK_EQUAL(sql("SELECT count(*) FROM notifications WHERE kind = 'faulted'"
+                      " AND read_at IS NULL")[0][0]
+                      .as<int>(),
+                  1);
+  // The owner reconnects: the account is active again and only the fault's pause is undone.
+  CAF_REQUIRE_EQUAL(authorize(cookie, ws, acc), acc);
+  CAF_CHECK_EQUAL(account(), "active");
+  CAF_CHECK_EQUAL(state(by_fault), "active ");
+  CAF_CHECK_EQUAL(state(by_hand), "paused paused by a user");
+  CAF_CHECK_EQUAL(sql("SELECT count(*) FROM notifications WHERE read_at IS NULL")[0][0].as<int>(),
+                  0);
+  // The engine answers the next matching comment.
+  sim_call(
+      "POST", "/_sim/config",
+      R"({"webhook_url":"http://127.0.0.1:)" + std::to_string(port) + R"(/webhooks/instagram"})");
+  sim_call("POST", "/_sim/users",
+           R"({"account_id":")" + acc + R"(","id":"9000000000000001","username":"fan"})");
+  sim_call("POST", "/_sim/media", R"({"account_id":")" + acc + R"(","id":"18000000000000001"})");
+  sim_call("POST", "/_sim/comments",
+           R"({"media_id":"18000000000000001","user_id":"9000000000000001",)"
+           R"("id":"17900000000000001","text":"link please"})");
+  CAF_CHECK(
+      sql_eventually("SELECT count(*) FROM outbox WHERE source_key = '17900000000000001' "
                      "AND kind = 'private_reply' AND state = 'sent'",
                      "1"));
 }

@@ -234,6 +234,14 @@ CAF_TEST(follow gating sends the link only after the follow check) {
   CAF_CHECK(link.body.find(R"("recipient":{"id":"9000000000000001"})") != std::string::npos);
   CAF_CHECK(link.body.find("web_url") != std::string::npos);
   CAF_CHECK_EQUAL(h.calls("GET", "/9000000000000001").size(), 2u);
+  // The link is logged under the delivery of the tap that asked for it.
+  auto tap = h.query(
+      "SELECT delivery_id FROM journal_events WHERE dedupe_key LIKE 'postback%' ORDER BY id DESC"
+      " LIMIT 1");
+  CAF_CHECK(h.eventually([&] {
+    return h.komentra().output().find("delivery " + tap + ": link_dm") != std::string::npos;
+  }));
+  CAF_CHECK_EQUAL(occurrences(h.komentra().output(), "delivery : "), 0u);
 }
 
 CAF_TEST(a tracked link counts the click and redirects) {
@@ -421,6 +429,30 @@ CAF_TEST(a kill during a burst loses nothing and sends nothing twice) {
   for (auto& [path, n] : per_comment) CAF_CHECK_EQUAL(n, 1);
   CAF_CHECK_EQUAL(per_comment.size(), 30u);
   CAF_CHECK_EQUAL(sent_messages(h), 30u);
+}
+
+CAF_TEST(an action interrupted by a kill is logged as recovered after the restart) {
+  h.add_automation(r1_columns());
+  h.sim("POST", "/_sim/faults",
+        R"({"kind":"latency","method":"POST","path_contains":"/messages","latency_ms":3000,)"
+        R"("count":1})");
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT state FROM outbox WHERE kind = 'private_reply'") == "in_flight";
+  }));
+  h.komentra().kill();
+  h.komentra().wait_exit();
+  h.start_komentra();
+  // The account's next event brings its actor back, which loads the interrupted row.
+  h.sim("POST", "/_sim/comments", comment("17900000000000002", "hello"));
+  CAF_REQUIRE(h.eventually(
+      [&] { return h.query("SELECT state FROM outbox WHERE kind = 'private_reply'") == "sent"; }));
+  auto id = h.query("SELECT id FROM outbox WHERE kind = 'private_reply'");
+  CAF_CHECK(h.eventually([&] {
+    return h.komentra().output().find("delivery recovered: private_reply " + id + " -> ") !=
+           std::string::npos;
+  }));
+  CAF_CHECK_EQUAL(occurrences(h.komentra().output(), "delivery : "), 0u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -196,10 +196,11 @@ struct connection_flow : std::enable_shared_from_this<connection_flow> {
               self->account_type.empty() ? std::nullopt : std::optional(self->account_type),
               sealed.ciphertext_hex, sealed.key_id, static_cast<double>(self->expires_in), status,
               reason);
-          // A disconnected account starts afresh; any other one was waiting for this token.
+          // A disconnected account starts afresh; any other one (reauth_required, faulted)
+          // was waiting for this.
           if (status == "active" && !other.empty() &&
               other[0][1].as<std::string>() != "disconnected")
-            storage::resume_after_reauth(w, self->account_id);
+            storage::resume_after_reconnect(w, self->account_id);
           *on_commit = true;
           json::writer out;
           out.begin_object().key("account").begin_object();
