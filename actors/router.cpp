@@ -255,4 +255,36 @@ void ask_router(caf::actor_system& sys, const router_actor& router,
   if (foreign_thread) caf::logger::set_current_actor_system(nullptr);
 }
 
+void resume_unfinished_work(caf::actor_system& sys, std::shared_ptr<engine_context> ctx,
+                            router_actor router) {
+  sys.spawn([ctx, router](caf::event_based_actor* self) -> caf::behavior {
+    self->send(self, run_atom::value);
+    return {
+        [=](run_atom) {
+          caf::actor me = caf::actor_cast<caf::actor>(self);
+          auto again = [me](const std::string& why) {
+            spdlog::warn(
+                "could not look for work left from before the last stop: {}; trying "
+                "again in 5 s",
+                why);
+            caf::delayed_anon_send(me, std::chrono::seconds(5), run_atom::value);
+          };
+          bool queued = ctx->db->submit(
+              [me, router](pqxx::connection& c) {
+                auto ids = storage::accounts_with_unfinished_work(c);
+                if (!ids.empty()) {
+                  spdlog::info("resuming {} account(s) with work left from before the last stop",
+                               ids.size());
+                  caf::anon_send(router, start_atom::value, std::move(ids));
+                }
+                caf::anon_send(me, done_atom::value);
+              },
+              again);
+          if (!queued) again("database queue full");
+        },
+        [=](done_atom) { self->quit(); },
+    };
+  });
+}
+
 }  // namespace komentra::actors

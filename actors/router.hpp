@@ -41,6 +41,12 @@ using router_actor = caf::typed_actor<
 
 router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context> ctx = nullptr);
 
+/// At start-up: starts the actors of accounts with work left from before the last stop
+/// (storage::accounts_with_unfinished_work), asking the database again every 5 s until it
+/// answers.
+void resume_unfinished_work(caf::actor_system& sys, std::shared_ptr<engine_context> ctx,
+                            router_actor router);
+
 /// Asks the router for a JSON answer (state of one account, list of all) from any thread
 /// without blocking: a short-lived actor sends the request and hands the answer to `ok`, or
 /// what went wrong to `fail`, on a CAF thread.

@@ -143,16 +143,8 @@ struct service::impl {
                  server.get(), pool.get(), graph.get(), actor_sys.get(), router, engine->counters,
                  journal});
 
-    // Events stored but not decided before the last stop are decided now.
-    pool->submit(
-        [r](pqxx::connection& c) {
-          auto ids = storage::accounts_with_unprocessed(c);
-          if (!ids.empty()) {
-            spdlog::info("resuming {} account(s) with undecided journal events", ids.size());
-            caf::anon_send(r, actors::start_atom::value, std::move(ids));
-          }
-        },
-        [](const std::string& err) { spdlog::warn("could not resume undecided events: {}", err); });
+    // Events stored but not decided, and actions not sent, before the last stop go on now.
+    actors::resume_unfinished_work(*actor_sys, engine, router);
     if (auto err = server->start(); !err.empty()) return listen_error(err);
     spdlog::info("komentra listening on http://{}:{} (database: {})", host, server->port(),
                  db.embedded() ? "embedded PostgreSQL" : config::mask_database_url(db.url()));

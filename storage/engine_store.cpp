@@ -549,11 +549,14 @@ std::optional<std::string> record_click(pqxx::connection& c, const std::string& 
   return r[0][0].as<std::string>();
 }
 
-std::vector<std::string> accounts_with_unprocessed(pqxx::connection& c) {
+std::vector<std::string> accounts_with_unfinished_work(pqxx::connection& c) {
   std::vector<std::string> out;
   pqxx::read_transaction tx(c);
-  for (auto const& r :
-       tx.exec("SELECT DISTINCT account_id FROM journal_events WHERE processed_at IS NULL"))
+  // Once, at start-up: in_flight rows have no index of their own (they are most rows' first
+  // state, and an index would cost every insert), so that part scans the outbox.
+  for (auto const& r : tx.exec("SELECT account_id FROM journal_events WHERE processed_at IS NULL"
+                               " UNION SELECT account_id FROM outbox WHERE state = 'pending'"
+                               " UNION SELECT account_id FROM outbox WHERE state = 'in_flight'"))
     out.push_back(r[0].as<std::string>());
   return out;
 }

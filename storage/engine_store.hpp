@@ -195,7 +195,9 @@ void mark_processed(pqxx::work& tx, const std::vector<std::int64_t>& journal_ids
 /// Counts a click on a tracked link; returns where it redirects (nullopt: unknown token).
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token);
 
-/// Ids of accounts with unprocessed journal events (replayed at start-up).
-std::vector<std::string> accounts_with_unprocessed(pqxx::connection& c);
+/// Ids of accounts with work left from before the last stop: journal events not decided,
+/// actions pending (waiting for a budget, a retry) or interrupted in flight. Their actors
+/// start at once rather than at the account's next event.
+std::vector<std::string> accounts_with_unfinished_work(pqxx::connection& c);
 
 }  // namespace komentra::storage
