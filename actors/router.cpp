@@ -6,13 +6,10 @@
 #include <map>
 #include <unordered_map>
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include <spdlog/spdlog.h>
 
 #include "common/json_writer.hpp"
+#include "common/memory.hpp"
 #include "storage/pool.hpp"
 
 namespace komentra::actors {
@@ -43,18 +40,16 @@ struct router_state {
 
 using router_ptr = router_actor::stateful_pointer<router_state>;
 
-// glibc keeps what account actors freed in its arenas, pinned by the few live chunks around
-// it: after a wave of passivations the RSS stayed at ~7 KB per account without a trim, 0.1 KB
-// with one. A trim of a large heap takes ~100 ms, so it runs on its own thread, once per
-// trim_every actors gone.
+// The allocator keeps what account actors freed, pinned by the few live chunks around it:
+// after a wave of passivations glibc's RSS stayed at ~7 KB per account without a trim, 0.1 KB
+// with one. A trim or purge of a large heap takes ~100 ms, so it runs on its own thread, once
+// per trim_every actors gone.
 constexpr std::size_t trim_every = 4096;
 
 void count_gone(router_ptr self) {
   if (++self->state.gone_since_trim < trim_every) return;
   self->state.gone_since_trim = 0;
-#ifdef __GLIBC__
-  self->system().spawn<caf::detached>([] { malloc_trim(0); });
-#endif
+  self->system().spawn<caf::detached>([] { memory::give_back_freed_memory(); });
 }
 
 caf::actor& actor_for(router_ptr self, const std::string& id) {
