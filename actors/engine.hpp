@@ -48,6 +48,8 @@ struct engine_counters {
       actions_failed{0}, actions_unknown{0}, public_replies{0}, dms{0}, throttled{0},
       account_restarts{0}, accounts_faulted{0}, accounts_reauth{0}, actors_spawned{0},
       actors_passivated{0}, graph_calls{0}, budget_waits{0};
+  /// Our own comments and DM echoes the router recorded in bulk (no actor decided them).
+  std::atomic<std::uint64_t> own_events{0};
   std::atomic<std::int64_t> actors_active{0}, queued_actions{0};
   /// Scheduled waits for a rate budget or a throttle, summed (ms).
   std::atomic<std::uint64_t> budget_wait_ms{0};

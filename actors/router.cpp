@@ -10,6 +10,7 @@
 
 #include "common/json_writer.hpp"
 #include "common/memory.hpp"
+#include "rules/decide.hpp"
 #include "storage/pool.hpp"
 
 namespace komentra::actors {
@@ -50,6 +51,28 @@ void count_gone(router_ptr self) {
   if (++self->state.gone_since_trim < trim_every) return;
   self->state.gone_since_trim = 0;
   self->system().spawn<caf::detached>([] { memory::give_back_freed_memory(); });
+}
+
+// Nothing retries this either: an event whose mark is lost stays undecided and is decided
+// by its account's actor at the next start.
+void record_own(router_ptr self, std::vector<storage::skipped_event> own) {
+  auto counters = self->state.ctx->counters;
+  auto events = std::make_shared<std::vector<storage::skipped_event>>(std::move(own));
+  self->state.ctx->db->submit_in_transaction(
+      [events, counters](storage::shared_tx& tx) -> storage::pool::after_commit {
+        auto n = storage::record_skips(tx, *events);
+        return [counters, n] {
+          counters->events += n;
+          counters->skipped += n;
+          counters->own_events += n;
+        };
+      },
+      [](const std::string& why) {
+        spdlog::warn(
+            "could not record our own comments and echoes: {}; their accounts' actors "
+            "decide them at the next start",
+            why);
+      });
 }
 
 caf::actor& actor_for(router_ptr self, const std::string& id) {
@@ -136,6 +159,7 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
         [=](events_atom, std::vector<stored_event>& events) {
           auto& st = self->state;
           std::vector<std::int64_t> ignored;
+          std::vector<storage::skipped_event> own;
           for (auto& e : events) {
             ++st.stats.events;
             if (!st.ctx) {
@@ -146,8 +170,19 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
               ignored.push_back(e.journal_id);
               continue;
             }
+            // Our own comments and DM echoes (two per answered comment) of an account whose
+            // actor is alive (so it is connected) are recorded here in bulk: no actor hop, no
+            // statement per event. An account without an actor gets its actor, which finds
+            // out whether it is connected.
+            if (st.accounts.count(e.event.account_id)) {
+              if (auto d = rules::decide_own(e.event)) {
+                own.push_back({e.journal_id, std::move(e.event), d->outcome});
+                continue;
+              }
+            }
             caf::anon_send(actor_for(self, e.event.account_id), event_atom::value, std::move(e));
           }
+          if (!own.empty()) record_own(self, std::move(own));
           if (ignored.empty()) return;
           // Nothing retries this: an event whose mark is lost stays undecided and is seen
           // again at the next start.

@@ -50,9 +50,14 @@ void ask(const operations_context& ctx, responder respond,
 void collect(const operations_context& ctx, metrics::scrape& s) {
   auto& e = *ctx.engine;
   auto v = [](auto& atomic) { return static_cast<double>(atomic.load()); };
-  s.counter("komentra_rule_evaluations_total", "Events decided by account actors", v(e.events));
+  s.counter("komentra_rule_evaluations_total",
+            "Events decided (by account actors; our own comments and echoes by the router)",
+            v(e.events));
   s.counter("komentra_rule_matches_total", "Events an automation matched", v(e.matched));
   s.counter("komentra_rule_skips_total", "Events decided with a skip reason", v(e.skipped));
+  s.counter("komentra_own_events_total",
+            "Our own comments and DM echoes recorded by the router without an account actor",
+            v(e.own_events));
   s.counter("komentra_events_replayed_total", "Journal events decided again on request",
             v(e.events_replayed));
   s.gauge("komentra_account_actors", "Live account actors", v(e.actors_active));

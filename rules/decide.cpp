@@ -77,11 +77,33 @@ decision skip(std::string reason) {
   return d;
 }
 
+}  // namespace
+
+std::optional<decision> decide_own(const protocol::webhook_event& ev) {
+  switch (ev.kind) {
+    case event_kind::comment:
+    case event_kind::live_comment:
+      // BR-12: our own comments (public replies included) come back as comment events.
+      if (ev.from_self || (!ev.sender_id.empty() && ev.sender_id == ev.account_id))
+        return skip("own_comment");
+      return std::nullopt;
+    case event_kind::message:
+      // BR-11: our own sends come back as echoes.
+      if (ev.is_echo || (!ev.sender_id.empty() && ev.sender_id == ev.account_id))
+        return skip("echo");
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+namespace {
+
 decision decide_comment(const account_info& account, const compiled_rules& rules,
                         const protocol::webhook_event& ev, std::int64_t now_ms,
                         std::mt19937_64& rng) {
-  // BR-12: our own comments (public replies included) come back as comment events.
-  if (ev.from_self || ev.sender_id == account.id ||
+  if (auto own = decide_own(ev)) return *own;
+  if (ev.sender_id == account.id ||
       (!account.username.empty() && iequals(ev.sender_username, account.username)))
     return skip("own_comment");
   auto trigger =
@@ -142,8 +164,8 @@ decision decide_comment(const account_info& account, const compiled_rules& rules
 
 decision decide_message(const account_info& account, const compiled_rules& rules,
                         const protocol::webhook_event& ev, std::mt19937_64& rng) {
-  // BR-11: our own sends come back as echoes.
-  if (ev.is_echo || ev.sender_id == account.id) return skip("echo");
+  if (auto own = decide_own(ev)) return *own;
+  if (ev.sender_id == account.id) return skip("echo");
   if (ev.is_self) return skip("self_message");
   if (ev.is_deleted) return skip("deleted");
   auto trigger = trigger_kind::dm;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -84,6 +85,12 @@ std::string follow_gate_payload(std::int64_t automation_id, std::string_view com
 
 decision decide(const account_info& account, const compiled_rules& rules,
                 const protocol::webhook_event& ev, std::int64_t now_ms, std::mt19937_64& rng);
+
+/// The part of decide() that needs nothing of the account but the event's account id: our
+/// own comments (public replies included: from.self_ig_scoped_id, or from.id the account)
+/// and DM echoes (is_echo, or sent by the account) are skipped. The router records these
+/// without waking the account's actor; nullopt means the account's rules decide.
+std::optional<decision> decide_own(const protocol::webhook_event& ev);
 
 /// The DM a follow check leads to: the link when the user follows (or consent is
 /// missing, error 230, as the fact sheet advises), else a re-prompt while `prompts`

@@ -1,6 +1,7 @@
 #include "storage/engine_store.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <simdjson.h>
 
@@ -125,6 +126,22 @@ const char* sent_metric(const std::string& kind) {
   if (kind == "follow_check") return "follow_checked";
   if (kind == "link_dm") return "link_sent";
   return "dm_sent";
+}
+
+// The decisions row of an event (its outcome still to set).
+decision_row decision_of(const std::string& account_id, std::int64_t journal_id,
+                         const protocol::webhook_event& ev, std::int64_t automation_id) {
+  decision_row row;
+  row.account_id = account_id;
+  if (automation_id > 0) row.automation_id = automation_id;
+  if (journal_id > 0) row.journal_id = journal_id;
+  row.source_key = !ev.comment_id.empty() ? ev.comment_id
+                   : !ev.mid.empty()      ? ev.mid
+                                          : ev.dedupe_key;
+  row.sender_id = ev.sender_id;
+  row.username = ev.sender_username;
+  row.text = ev.text;
+  return row;
 }
 
 // What decide_and_insert found and did.
@@ -342,16 +359,7 @@ plan_result record_decision(shared_tx& stx, const std::string& account_id, std::
     res.already_processed = true;
     return res;
   }
-  decision_row row;
-  row.account_id = account_id;
-  if (d.automation_id > 0) row.automation_id = d.automation_id;
-  if (journal_id > 0) row.journal_id = journal_id;
-  row.source_key = !ev.comment_id.empty() ? ev.comment_id
-                   : !ev.mid.empty()      ? ev.mid
-                                          : ev.dedupe_key;
-  row.sender_id = ev.sender_id;
-  row.username = ev.sender_username;
-  row.text = ev.text;
+  auto row = decision_of(account_id, journal_id, ev, d.automation_id);
   auto record = [&](const std::string& outcome) {
     row.outcome = outcome;
     stx.merged.decision(row);
@@ -534,6 +542,27 @@ void mark_processed(pqxx::work& tx, const std::vector<std::int64_t>& journal_ids
       "UPDATE journal_events SET processed_at = coalesce(processed_at, now())"
       " WHERE id = ANY($1::bigint[])",
       ids.str());
+}
+
+std::size_t record_skips(shared_tx& tx, const std::vector<skipped_event>& events) {
+  sql_array ids;
+  for (auto& e : events) ids.add(e.journal_id);
+  if (ids.empty()) return 0;
+  // Only events not decided yet (an actor may have fetched one from the journal meanwhile).
+  // Planned at each run, as mark_processed.
+  auto marked = tx.work.exec_params(
+      "UPDATE journal_events SET processed_at = now()"
+      " WHERE id = ANY($1::bigint[]) AND processed_at IS NULL RETURNING id",
+      ids.str());
+  std::set<std::int64_t> fresh;
+  for (auto const& r : marked) fresh.insert(r[0].as<std::int64_t>());
+  for (auto& e : events) {
+    if (!fresh.count(e.journal_id)) continue;
+    auto row = decision_of(e.event.account_id, e.journal_id, e.event, 0);
+    row.outcome = e.outcome;
+    tx.merged.decision(std::move(row));
+  }
+  return fresh.size();
 }
 
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token) {

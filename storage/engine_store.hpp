@@ -189,6 +189,17 @@ int bump_follow_prompts(pqxx::work& tx, const std::string& account_id, const std
                         std::int64_t automation_id, const std::string& source_key,
                         std::optional<bool> follows);
 
+/// An event decided without its account's actor (our own comments and DM echoes).
+struct skipped_event {
+  std::int64_t journal_id = 0;
+  protocol::webhook_event event;
+  std::string outcome;  ///< e.g. "skipped:echo"
+};
+
+/// Marks those not decided yet decided and records their decisions (no contact, no count:
+/// they are not the audience's, nor an automation's). Returns how many it recorded.
+std::size_t record_skips(shared_tx& tx, const std::vector<skipped_event>& events);
+
 /// Marks journal events decided without a decision row (events of unknown accounts).
 void mark_processed(pqxx::work& tx, const std::vector<std::int64_t>& journal_ids);
 

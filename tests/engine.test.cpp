@@ -28,6 +28,15 @@ std::size_t sent_messages(e2e_harness& h) {
   return occurrences(h.sim("GET", "/_sim/messages"), R"("direction":"out")");
 }
 
+// A counter or gauge from komentra's /metrics ("?" when absent).
+std::string metric(e2e_harness& h, const std::string& name) {
+  auto m = komentra::http::testing::request(h.port(), "GET", "/metrics").body;
+  auto at = m.find("\n" + name + " ");
+  if (at == std::string::npos) return "?";
+  at += name.size() + 2;
+  return m.substr(at, m.find('\n', at) - at);
+}
+
 struct fixture {
   e2e_harness h;
   fixture() { h.seed_account(); }
@@ -58,6 +67,12 @@ CAF_TEST(a matching comment gets one public reply and one private reply) {
   CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM decisions WHERE outcome = 'skipped:own_comment'"),
                   "1");
   CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM decisions WHERE outcome = 'skipped:echo'"), "1");
+  // Those two were recorded by the router in bulk (the actor was alive), decided once each.
+  CAF_CHECK_EQUAL(metric(h, "komentra_own_events_total"), "2");
+  CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM decisions WHERE journal_id IS NOT NULL AND"
+                          " outcome IN ('skipped:own_comment', 'skipped:echo')"),
+                  "2");
+  CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM journal_events WHERE processed_at IS NULL"), "0");
   CAF_CHECK(h.eventually([&] {
     return h.query("SELECT count FROM automation_daily WHERE metric = 'dm_sent'") == "1";
   }));
@@ -362,14 +377,7 @@ CAF_TEST(events of an account that is not connected cost one actor not one per e
   h.sim("POST", "/_sim/users",
         R"({"account_id":"17841400000000077","id":"9000000000000077","username":"user_g"})");
   h.sim("POST", "/_sim/media", R"({"account_id":"17841400000000077","id":"18000000000000077"})");
-  auto spawned = [&] {
-    auto m = komentra::http::testing::request(h.port(), "GET", "/metrics").body;
-    const std::string name = "\nkomentra_account_actors_spawned_total ";
-    auto at = m.find(name);
-    if (at == std::string::npos) return std::string("?");
-    at += name.size();
-    return m.substr(at, m.find('\n', at) - at);
-  };
+  auto spawned = [&] { return metric(h, "komentra_account_actors_spawned_total"); };
   auto other = [&](int i) {
     return R"({"media_id":"18000000000000077","user_id":"9000000000000077","id":"1790000000000770)" +
            std::to_string(i) + R"(","text":"link"})";
