@@ -115,6 +115,40 @@ CAF_TEST(br11 an echo of our dm is never answered) {
   CAF_CHECK(d.actions.empty());
 }
 
+CAF_TEST(br11 br12 our own comments and echoes are told from the event alone) {
+  // By id or self_ig_scoped_id: the router can record these without the account's rules.
+  auto own = decide_own(only_event(comment_webhook(
+      R"({"from":{"id":"17841400000000001","username":"our_brand"},"media":{"id":"18000000000000001"},"id":"17900000000000002","text":"Thanks! Your LINK is in your DMs"})")));
+  CAF_REQUIRE(own.has_value());
+  CAF_CHECK_EQUAL(own->outcome, "skipped:own_comment");
+  auto scoped = decide_own(only_event(comment_webhook(
+      R"({"from":{"id":"9000000000000009","username":"acme","self_ig_scoped_id":"9876543210987654"},"media":{"id":"18000000000000001"},"id":"17900000000000003","text":"link"})")));
+  CAF_REQUIRE(scoped.has_value());
+  CAF_CHECK_EQUAL(scoped->outcome, "skipped:own_comment");
+  auto echo = decide_own(only_event(messaging_webhook(
+      R"({"sender":{"id":"17841400000000001"},"recipient":{"id":"9000000000000001"},"timestamp":1796299200000,"message":{"mid":"m_ECHO1","is_echo":true,"text":"Here is your link"}})")));
+  CAF_REQUIRE(echo.has_value());
+  CAF_CHECK_EQUAL(echo->outcome, "skipped:echo");
+  // A user's comment and DM, our username alone (only the actor knows it) and a postback are
+  // the account's to decide.
+  CAF_CHECK(!decide_own(only_event(comment_webhook(base_value))).has_value());
+  CAF_CHECK(
+      !decide_own(
+           only_event(comment_webhook(
+               R"({"from":{"username":"Our_Brand"},"media":{"id":"18000000000000001"},"id":"17900000000000004","text":"link"})")))
+           .has_value());
+  CAF_CHECK(
+      !decide_own(
+           only_event(messaging_webhook(
+               R"({"sender":{"id":"9000000000000001"},"recipient":{"id":"17841400000000001"},"timestamp":1796299200000,"message":{"mid":"m_USER1","text":"link"}})")))
+           .has_value());
+  CAF_CHECK(
+      !decide_own(
+           only_event(messaging_webhook(
+               R"({"sender":{"id":"17841400000000001"},"recipient":{"id":"9000000000000001"},"timestamp":1796299200000,"postback":{"mid":"m_PB1","title":"I'm following","payload":"KOMENTRA_FG:1:17900000000000001"}})")))
+           .has_value());
+}
+
 CAF_TEST(br16 replies to replies follow ignore replies) {
   auto top = run({r1()}, comment_webhook(base_value));
   CAF_CHECK_EQUAL(top.outcome, "matched");
