@@ -46,6 +46,9 @@ std::string query_of(const std::string& url, const std::string& key) {
   return std::regex_search(url, m, re) ? m[1].str() : std::string();
 }
 
+const std::string link_automation =
+    R"({"name":"Link","keywords":["link"],"public_replies":["Check your DMs"],"dm_text":"Here is your link","dm_buttons":[{"title":"Open","url":"https://shop.example/a"}]})";
+
 struct fixture {
   std::string url = storage::testing::fresh_database();
   fs::path outbox = fs::temp_directory_path() / ("komentra-api-" + std::to_string(::getpid()) +
@@ -185,6 +188,41 @@ struct fixture {
     return "/api/v1/workspaces/" + ws + "/accounts/" + acc + "/automations";
   }
 
+  /// A new user's connected account with two automations: `mine`, for the engine to pause,
+  /// and `by_hand`, which the user paused.
+  struct paused_setup {
+    std::string cookie, ws, acc, base, mine, by_hand;
+  };
+  paused_setup account_with_one_paused_by_hand(const std::string& email) {
+    paused_setup p;
+    p.cookie = user(email);
+    p.ws = workspace_of(p.cookie);
+    p.acc = connect(p.cookie, p.ws);
+    p.base = automations(p.ws, p.acc);
+    p.mine = field(call("POST", p.base, link_automation, p.cookie).body, "id");
+    p.by_hand = field(
+        call("POST", p.base, R"({"name":"Price","keywords":["price"],"dm_text":"10"})", p.cookie)
+            .body,
+        "id");
+    CAF_REQUIRE_EQUAL(call("POST", p.base + "/" + p.by_hand + "/pause", "", p.cookie).status, 200);
+    return p;
+  }
+  /// The simulator sends its webhooks to Komentra, and the account has a fan
+  /// (9000000000000001) and a post (18000000000000001) to comment on.
+  void deliver_to_komentra_with_fan_and_post(const std::string& acc) {
+    sim_call(
+        "POST", "/_sim/config",
+        R"({"webhook_url":"http://127.0.0.1:)" + std::to_string(port) + R"(/webhooks/instagram"})");
+    sim_call("POST", "/_sim/users",
+             R"({"account_id":")" + acc + R"(","id":"9000000000000001","username":"fan"})");
+    sim_call("POST", "/_sim/media", R"({"account_id":")" + acc + R"(","id":"18000000000000001"})");
+  }
+  /// "status paused_reason" of one of its automations.
+  std::string state_of(const paused_setup& p, const std::string& id) {
+    auto r = call("GET", p.base + "/" + id, "", p.cookie);
+    return field(r.body, "status") + " " + field(r.body, "paused_reason");
+  }
+
   pqxx::result sql(const std::string& q) {
     pqxx::connection c{url};
     pqxx::work w{c};
@@ -202,9 +240,6 @@ struct fixture {
     return false;
   }
 };
-
-const std::string link_automation =
-    R"({"name":"Link","keywords":["link"],"public_replies":["Check your DMs"],"dm_text":"Here is your link","dm_buttons":[{"title":"Open","url":"https://shop.example/a"}]})";
 
 }  // namespace
 
@@ -470,22 +505,10 @@ CAF_TEST(the oauth flow stores the exact user id an encrypted token and subscrib
 }
 
 CAF_TEST(reconnecting an account after reauth resumes what the reauth paused and no more) {
-  auto cookie = user("reauth@example.com");
-  auto ws = workspace_of(cookie);
-  auto acc = connect(cookie, ws);
-  auto base = automations(ws, acc);
-  auto by_reauth = field(call("POST", base, link_automation, cookie).body, "id");
-  auto by_hand = field(
-      call("POST", base, R"({"name":"Price","keywords":["price"],"dm_text":"10"})", cookie).body,
-      "id");
-  CAF_REQUIRE_EQUAL(call("POST", base + "/" + by_hand + "/pause", "", cookie).status, 200);
+  auto p = account_with_one_paused_by_hand("reauth@example.com");
+  auto &cookie = p.cookie, &ws = p.ws, &acc = p.acc, &by_reauth = p.mine, &by_hand = p.by_hand;
   // Instagram rejects the token (code 190) when a matched comment is answered.
-  sim_call(
-      "POST", "/_sim/config",
-      R"({"webhook_url":"http://127.0.0.1:)" + std::to_string(port) + R"(/webhooks/instagram"})");
-  sim_call("POST", "/_sim/users",
-           R"({"account_id":")" + acc + R"(","id":"9000000000000001","username":"fan"})");
-  sim_call("POST", "/_sim/media", R"({"account_id":")" + acc + R"(","id":"18000000000000001"})");
+  deliver_to_komentra_with_fan_and_post(acc);
   sim_call(
       "POST", "/_sim/faults",
       R"({"kind":"error","code":190,"subcode":460,"http_status":400,"message":"Error validating access token"})");
@@ -496,10 +519,7 @@ CAF_TEST(reconnecting an account after reauth resumes what the reauth paused and
   };
   comment("17900000000000001");
   CAF_REQUIRE(sql_eventually("SELECT status FROM ig_accounts", "reauth_required"));
-  auto state = [&](const std::string& id) {
-    auto r = call("GET", base + "/" + id, "", cookie);
-    return field(r.body, "status") + " " + field(r.body, "paused_reason");
-  };
+  auto state = [&](const std::string& id) { return state_of(p, id); };
   CAF_CHECK_EQUAL(state(by_reauth), "paused reauth_required");
   CAF_CHECK_EQUAL(state(by_hand), "paused paused by a user");
   CAF_CHECK_EQUAL(sql("SELECT count(*) FROM notifications WHERE read_at IS NULL")[0][0].as<int>(),
@@ -522,15 +542,8 @@ CAF_TEST(reconnecting an account after reauth resumes what the reauth paused and
 }
 
 CAF_TEST(reconnecting a faulted account resumes what the crash loop paused and no more) {
-  auto cookie = user("faulted@example.com");
-  auto ws = workspace_of(cookie);
-  auto acc = connect(cookie, ws);
-  auto base = automations(ws, acc);
-  auto by_fault = field(call("POST", base, link_automation, cookie).body, "id");
-  auto by_hand = field(
-      call("POST", base, R"({"name":"Price","keywords":["price"],"dm_text":"10"})", cookie).body,
-      "id");
-  CAF_REQUIRE_EQUAL(call("POST", base + "/" + by_hand + "/pause", "", cookie).status, 200);
+  auto p = account_with_one_paused_by_hand("faulted@example.com");
+  auto &cookie = p.cookie, &ws = p.ws, &acc = p.acc, &by_fault = p.mine, &by_hand = p.by_hand;
   // What the supervisor does once the account's actor crashed more than engine.crash_limit
   // times (nothing outside the engine can make it crash).
   {
@@ -541,10 +554,7 @@ CAF_TEST(reconnecting a faulted account resumes what the crash loop paused and n
     return field(call("GET", "/api/v1/workspaces/" + ws + "/accounts/" + acc, "", cookie).body,
                  "status");
   };
-  auto state = [&](const std::string& id) {
-    auto r = call("GET", base + "/" + id, "", cookie);
-    return field(r.body, "status") + " " + field(r.body, "paused_reason");
-  };
+  auto state = [&](const std::string& id) { return state_of(p, id); };
   CAF_REQUIRE_EQUAL(account(), "faulted");
   CAF_CHECK_EQUAL(state(by_fault), "paused faulted");
   CAF_CHECK_EQUAL(state(by_hand), "paused paused by a user");
@@ -560,12 +570,7 @@ CAF_TEST(reconnecting a faulted account resumes what the crash loop paused and n
   CAF_CHECK_EQUAL(sql("SELECT count(*) FROM notifications WHERE read_at IS NULL")[0][0].as<int>(),
                   0);
   // The engine answers the next matching comment.
-  sim_call(
-      "POST", "/_sim/config",
-      R"({"webhook_url":"http://127.0.0.1:)" + std::to_string(port) + R"(/webhooks/instagram"})");
-  sim_call("POST", "/_sim/users",
-           R"({"account_id":")" + acc + R"(","id":"9000000000000001","username":"fan"})");
-  sim_call("POST", "/_sim/media", R"({"account_id":")" + acc + R"(","id":"18000000000000001"})");
+  deliver_to_komentra_with_fan_and_post(acc);
   sim_call("POST", "/_sim/comments",
            R"({"media_id":"18000000000000001","user_id":"9000000000000001",)"
            R"("id":"17900000000000001","text":"link please"})");

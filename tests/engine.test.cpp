@@ -37,6 +37,18 @@ std::string metric(e2e_harness& h, const std::string& name) {
   return m.substr(at, m.find('\n', at) - at);
 }
 
+// A matching comment whose private reply Meta holds for `latency_ms` before answering;
+// true once the reply is in flight.
+bool private_reply_held(e2e_harness& h, int latency_ms) {
+  h.sim("POST", "/_sim/faults",
+        R"({"kind":"latency","method":"POST","path_contains":"/messages","latency_ms":)" +
+            std::to_string(latency_ms) + R"(,"count":1})");
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  return h.eventually([&] {
+    return h.query("SELECT state FROM outbox WHERE kind = 'private_reply'") == "in_flight";
+  });
+}
+
 struct fixture {
   e2e_harness h;
   fixture() { h.seed_account(); }
@@ -117,13 +129,7 @@ CAF_TEST(an outbox update lost to a database outage is written once the database
   h.add_automation(r1_columns());
   // The private reply takes 1.5 s at Meta; PostgreSQL stops meanwhile, so recording it as
   // sent fails.
-  h.sim("POST", "/_sim/faults",
-        R"({"kind":"latency","method":"POST","path_contains":"/messages","latency_ms":1500,)"
-        R"("count":1})");
-  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
-  CAF_REQUIRE(h.eventually([&] {
-    return h.query("SELECT state FROM outbox WHERE kind = 'private_reply'") == "in_flight";
-  }));
+  CAF_REQUIRE(private_reply_held(h, 1500));
   komentra::storage::testing::cluster().stop();
   std::this_thread::sleep_for(2500ms);  // the answer came back 1 s ago; its update failed
   CAF_REQUIRE_EQUAL(komentra::storage::testing::cluster().start(), "");
@@ -445,13 +451,7 @@ CAF_TEST(an action interrupted by a kill is sent after the restart without waiti
   columns["public_replies"] = "'{}'";
   h.add_automation(columns);
   // Meta holds the first call for 8 s: nothing (no message echo) reaches Komentra before.
-  h.sim("POST", "/_sim/faults",
-        R"({"kind":"latency","method":"POST","path_contains":"/messages","latency_ms":8000,)"
-        R"("count":1})");
-  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
-  CAF_REQUIRE(h.eventually([&] {
-    return h.query("SELECT state FROM outbox WHERE kind = 'private_reply'") == "in_flight";
-  }));
+  CAF_REQUIRE(private_reply_held(h, 8000));
   h.komentra().kill();
   h.komentra().wait_exit();
   CAF_REQUIRE_EQUAL(h.query("SELECT count(*) FROM journal_events WHERE processed_at IS NULL"), "0");
