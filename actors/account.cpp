@@ -165,10 +165,16 @@ void post_dbfail(const caf::actor& me, std::string what, std::string reason) {
 // passivate with one waiting. (After an in_doubt commit a retried write may count an
 // analytics metric twice; nothing is sent twice.)
 using retry_fn = std::function<void(account_ptr, int)>;
+// `undo` runs on the actor first when a load or plan failed (a plan gives back the budget
+// it reserved: the decision made again reserves it again).
 std::function<void(const std::string&)> on_failure(const caf::actor& me, const std::string& what,
-                                                   int attempt, retry_fn again) {
-  return [me, what, attempt, again](const std::string& reason) {
-    if (what == "load" || what == "plan") return post_dbfail(me, what, reason);
+                                                   int attempt, retry_fn again,
+                                                   account_task undo = {}) {
+  return [me, what, attempt, again, undo](const std::string& reason) {
+    if (what == "load" || what == "plan") {
+      if (undo) post(me, undo);
+      return post_dbfail(me, what, reason);
+    }
     post(me, [what, attempt, again, reason](account_ptr self) {
       warn_db(self, what, reason);
       auto delay = std::min(std::chrono::milliseconds(1000 << std::min(attempt, 5)),
@@ -198,10 +204,12 @@ void db(account_ptr self, Job job, std::string what = "update", int attempt = 0)
 // one commit for many small writes). `job(tx, me)` returns what to do after the commit,
 // typically a task for this actor.
 template <class Job>
-void write(account_ptr self, Job job, std::string what = "update", int attempt = 0) {
+void write(account_ptr self, Job job, std::string what = "update", int attempt = 0,
+           account_task undo = {}) {
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto failed = on_failure(
-      me, what, attempt, [job, what](account_ptr self, int next) { write(self, job, what, next); });
+      me, what, attempt,
+      [job, what, undo](account_ptr self, int next) { write(self, job, what, next, undo); }, undo);
   bool queued = self->state.ctx->db->submit_in_transaction(
       [me, job](storage::shared_tx& tx) mutable -> storage::pool::after_commit {
         return job(tx, me);
@@ -419,7 +427,11 @@ void decide_next(account_ptr self) {
           });
         };
       },
-      "plan");
+      "plan", 0,
+      [d, reserved](account_ptr self) {
+        for (std::size_t i = 0; i < d->actions.size() && i < reserved->size(); ++i)
+          if ((*reserved)[i]) give_back_budget(self->state, rules::to_string(d->actions[i].kind));
+      });
 }
 
 bool idle(const account_state& st) {

@@ -3,6 +3,8 @@
 
 #include <thread>
 
+#include <pqxx/pqxx>
+
 #include "http/test_client.hpp"
 #include "storage/test_database.hpp"
 #include "tests/support/sim_harness.hpp"
@@ -471,3 +473,40 @@ CAF_TEST(an action interrupted by a kill is sent after the restart without waiti
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// A decision the database failed is made again; the rate budget it reserved for its actions
+// each time must come back, or an outage of a few minutes with one event waiting uses up the
+// account's public replies (200 an hour) and its private replies for the hour.
+CAF_TEST(a decision retried through a database outage reserves its budget once) {
+  e2e_harness h{{{"KOMENTRA_ADMIN_TOKEN", "break-admin-token"}}};
+  h.seed_account();
+  h.add_automation(r1_columns());
+  auto budget = [&] {
+    auto r = komentra::http::testing::request(
+        h.port(), "GET", "/admin/actors/17841400000000001", "",
+        {{"Authorization", "Bearer break-admin-token"}});
+    auto at = r.body.find(R"("public_replies":)", r.body.find(R"("budget_left")"));
+    return at == std::string::npos ? -1 : std::stoi(r.body.substr(at + 17));
+  };
+  // The account's actor is loaded first.
+  h.sim("POST", "/_sim/comments", comment("17900000000000002", "hello"));
+  CAF_REQUIRE(h.eventually([&] { return budget() == 200; }));
+  {
+    // Writes to the outbox are locked out, so the decision waits in its transaction until
+    // PostgreSQL stops.
+    pqxx::connection locker(h.database_url());
+    pqxx::work lock(locker);
+    lock.exec0("LOCK TABLE outbox IN EXCLUSIVE MODE");
+    h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+    std::this_thread::sleep_for(1500ms);
+    komentra::storage::testing::cluster().stop();
+  }
+  std::this_thread::sleep_for(6s);  // the decision is tried again about once a second
+  int during = budget();
+  CAF_REQUIRE_EQUAL(komentra::storage::testing::cluster().start(), "");
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/replies").size() == 1; }));
+  CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), 1u);
+  // 200 an hour: the one reply sent, nothing else.
+  CAF_CHECK_GREATER_OR_EQUAL(during, 199);
+  CAF_CHECK_GREATER_OR_EQUAL(budget(), 199);
+}
