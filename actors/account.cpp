@@ -111,6 +111,7 @@ struct account_state {
   bool tick_armed = false;
   int in_flight = 0;
   int retrying = 0;  ///< updates the database failed, waiting to be tried again
+  int marking = 0;   ///< pending rows being marked in_flight before their call
   std::int64_t throttled_until_ms = 0;
   bucket private_replies, sends, public_replies;
   caf::actor router;      ///< asked for passivation when idle
@@ -174,6 +175,13 @@ std::function<void(const std::string&)> on_failure(const caf::actor& me, const s
     if (what == "load" || what == "plan") {
       if (undo) post(me, undo);
       return post_dbfail(me, what, reason);
+    }
+    if (storage::is_permanent(reason)) {
+      // A violated constraint (an automation deleted meanwhile, say) fails every time: not
+      // retried. A row it leaves pending or in flight is read back at the next load.
+      spdlog::error("database refused a write ({}): {}; not retried", what, reason);
+      if (undo) post(me, undo);
+      return;
     }
     post(me, [what, attempt, again, reason](account_ptr self) {
       warn_db(self, what, reason);
@@ -315,11 +323,36 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
     return;
   }
   take_budget(st, row.kind);
-  if (!in_flight_already) {
-    auto id = row.id;
-    write_only(self, [id](storage::shared_tx& tx) { storage::mark_in_flight(tx.work, id); });
-  }
-  send_now(self, std::move(row));
+  if (in_flight_already) return send_now(self, std::move(row));
+  // The call waits for the in_flight mark's commit: a crash or an outage after the call
+  // then finds the row interrupted and reads it back instead of sending it blind again.
+  ++st.marking;
+  auto rowp = std::make_shared<storage::outbox_row>(std::move(row));
+  auto not_sent = [rowp](account_ptr self) {
+    auto& st = self->state;
+    --st.marking;
+    give_back_budget(st, rowp->kind);
+    process_next(self);
+  };
+  write(
+      self,
+      [rowp, not_sent](storage::shared_tx& tx, caf::actor me) -> storage::pool::after_commit {
+        bool pending = storage::mark_in_flight(tx.work, rowp->id);
+        return [me, rowp, pending, not_sent] {
+          post(me, [rowp, pending, not_sent](account_ptr self) {
+            if (!pending) {
+              spdlog::info(
+                  "account {}: {} {} is no longer pending (cancelled or settled); not "
+                  "sent",
+                  self->state.info.id, rowp->kind, rowp->id);
+              return not_sent(self);
+            }
+            --self->state.marking;
+            send_now(self, std::move(*rowp));
+          });
+        };
+      },
+      "mark", 0, not_sent);
 }
 
 // Every queued action is dispatched again: sent, or queued with a new wait.
@@ -435,8 +468,10 @@ void decide_next(account_ptr self) {
 }
 
 bool idle(const account_state& st) {
-  return st.waiting.empty() && st.queued.empty() && st.in_flight == 0 && !st.planning &&
-         st.retrying == 0;
+  // Queued rows of an account that cannot send (reauth_required, faulted) wait in the
+  // outbox for the reconnect, which starts the actor again; they do not keep it alive.
+  return st.waiting.empty() && (st.queued.empty() || st.status != "active") && st.in_flight == 0 &&
+         st.marking == 0 && !st.planning && st.retrying == 0;
 }
 
 void process_next(account_ptr self) {

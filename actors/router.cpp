@@ -198,7 +198,13 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
         [=](reload_atom, const std::string& id) {
           self->state.unknown.erase(id);  // connected (or changed) now
           auto it = self->state.accounts.find(id);
-          if (it != self->state.accounts.end()) caf::anon_send(it->second, reload_atom::value);
+          if (it != self->state.accounts.end()) {
+            caf::anon_send(it->second, reload_atom::value);
+          } else {
+            // Not running: started now, so actions that waited for a reconnect go at once
+            // (it passivates again when idle).
+            actor_for(self, id);
+          }
         },
         [=](remove_atom, const std::string& id) {
           auto it = self->state.accounts.find(id);

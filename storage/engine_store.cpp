@@ -400,13 +400,14 @@ plan_result record_actions(shared_tx& tx, const std::string& account_id,
   return res;
 }
 
-void mark_in_flight(pqxx::work& tx, std::int64_t id) {
-  // Pool jobs of one actor can run out of order: the call's result may already have
-  // recorded the row as sent (or failed) when this runs, and must not be undone.
-  prepared(tx,
-           "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = now()"
-           " WHERE id = $1 AND state = 'pending'",
-           id);
+bool mark_in_flight(pqxx::work& tx, std::int64_t id) {
+  // Only a pending row: one cancelled meanwhile (the account disconnected) or settled is
+  // not sent.
+  return prepared(tx,
+                  "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1,"
+                  " updated_at = now() WHERE id = $1 AND state = 'pending'",
+                  id)
+             .affected_rows() > 0;
 }
 
 void mark_sent(shared_tx& tx, const outbox_row& row, const std::string& result_id) {
@@ -582,10 +583,12 @@ std::vector<std::string> accounts_with_unfinished_work(pqxx::connection& c) {
   std::vector<std::string> out;
   pqxx::read_transaction tx(c);
   // Once, at start-up: in_flight rows have no index of their own (they are most rows' first
-  // state, and an index would cost every insert), so that part scans the outbox.
-  for (auto const& r : tx.exec("SELECT account_id FROM journal_events WHERE processed_at IS NULL"
-                               " UNION SELECT account_id FROM outbox WHERE state = 'pending'"
-                               " UNION SELECT account_id FROM outbox WHERE state = 'in_flight'"))
+  // state, and an index would cost every insert), so that part scans the outbox. Accounts
+  // that cannot send (reauth_required, faulted) wait for their reconnect.
+  for (auto const& r :
+       tx.exec("SELECT account_id FROM journal_events WHERE processed_at IS NULL"
+               " UNION SELECT o.account_id FROM outbox o JOIN ig_accounts g ON g.id = o.account_id"
+               "  WHERE o.state IN ('pending', 'in_flight') AND g.status = 'active'"))
     out.push_back(r[0].as<std::string>());
   return out;
 }

@@ -118,7 +118,8 @@ plan_result record_actions(shared_tx& tx, const std::string& account_id,
                            const std::vector<rules::planned_action>& actions, bool send_now);
 
 /// Outbox transitions; each also counts the action's daily analytics metric when sent.
-void mark_in_flight(pqxx::work& tx, std::int64_t id);
+/// False when the row is not pending any more (cancelled, settled): it must not be sent.
+bool mark_in_flight(pqxx::work& tx, std::int64_t id);
 void mark_sent(shared_tx& tx, const outbox_row& row, const std::string& result_id);
 /// failed (permanent), unknown (outcome unknown), cancelled. `analytics_outcome` (e.g.
 /// "dm_failed:user_unavailable") is recorded as a decision and a daily metric.
@@ -207,8 +208,8 @@ void mark_processed(pqxx::work& tx, const std::vector<std::int64_t>& journal_ids
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token);
 
 /// Ids of accounts with work left from before the last stop: journal events not decided,
-/// actions pending (waiting for a budget, a retry) or interrupted in flight. Their actors
-/// start at once rather than at the account's next event.
+/// actions pending (waiting for a budget, a retry) or interrupted in flight of an active
+/// account. Their actors start at once rather than at the account's next event.
 std::vector<std::string> accounts_with_unfinished_work(pqxx::connection& c);
 
 }  // namespace komentra::storage

@@ -10,6 +10,24 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url) {
   return std::make_unique<pqxx::connection>(url);
 }
 
+namespace {
+
+// PostgreSQL's errors carry their SQLSTATE, so that a caller can tell a violated
+// constraint (class 23: running the job again fails again) from a passing trouble.
+std::string describe(const std::exception& e) {
+  std::string what = e.what();
+  while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+  if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e); sql && !sql->sqlstate().empty())
+    what += " [SQLSTATE " + sql->sqlstate() + "]";
+  return what;
+}
+
+}  // namespace
+
+bool is_permanent(const std::string& reason) {
+  return reason.find("[SQLSTATE 23") != std::string::npos;
+}
+
 pool::pool(pool_options opts) : opts_(std::move(opts)) {
   for (std::size_t i = 0; i < opts_.size; ++i) threads_.emplace_back([this, i] { work(i); });
 }
@@ -55,7 +73,7 @@ std::string pool::run_together(pqxx::connection& conn, std::vector<task>& tasks)
   } catch (const pqxx::in_doubt_error&) {
     throw;  // the commit may have happened: running the jobs again here could repeat them
   } catch (const std::exception& e) {
-    if (tasks.size() == 1) return e.what();
+    if (tasks.size() == 1) return describe(e);
     for (auto& t : tasks) {
       std::vector<task> alone{std::move(t)};
       std::string err;
@@ -133,7 +151,7 @@ void pool::work(std::size_t) {
         set_connected(false);
       }
     } catch (const std::exception& e) {
-      error = e.what();
+      error = describe(e);
     }
     // A connection that is no longer open (server restart, network) is replaced on the
     // next job rather than reused.

@@ -85,6 +85,10 @@ class pool {
   std::vector<std::thread> threads_;
 };
 
+/// Whether a job's failure `reason` is a violated constraint (SQLSTATE class 23, which the
+/// pool appends to PostgreSQL's message): the same job would fail again.
+bool is_permanent(const std::string& reason);
+
 /// Opens a connection; throws pqxx::broken_connection with libpq's message.
 std::unique_ptr<pqxx::connection> connect(const std::string& url);
 

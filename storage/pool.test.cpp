@@ -153,3 +153,30 @@ CAF_TEST(a failing job in a shared transaction fails alone and the others commit
   CAF_CHECK_EQUAL(outcome[2].get_future().get(), "committed");
   CAF_CHECK_EQUAL(query_one(p, "SELECT string_agg(n::text, ',' ORDER BY n) FROM t"), "ok:1,2,3");
 }
+
+CAF_TEST(a violated constraint is reported as permanent and a lost server is not ) {
+  auto url = testing::fresh_database();
+  {
+    pqxx::connection c(url);
+    pqxx::work tx(c);
+    tx.exec0("CREATE TABLE parent (id int PRIMARY KEY)");
+    tx.exec0("CREATE TABLE child (parent int REFERENCES parent (id))");
+    tx.commit();
+  }
+  pool p({url, 1, 10});
+  std::promise<std::string> outcome;
+  p.submit_in_transaction(
+      [](shared_tx& tx) -> pool::after_commit {
+        tx.work.exec0("INSERT INTO child VALUES (7)");
+        return {};
+      },
+      [&](const std::string& why) { outcome.set_value(why); });
+  auto why = outcome.get_future().get();
+  CAF_CHECK(why.find("foreign key") != std::string::npos);
+  CAF_CHECK(why.find("[SQLSTATE 23503]") != std::string::npos);
+  CAF_CHECK(is_permanent(why));
+  pool gone({"host=/nonexistent-socket-dir dbname=x connect_timeout=1", 1, 10});
+  auto lost = query_one(gone, "SELECT 1");
+  CAF_CHECK(lost.find("error:database unreachable") == 0);
+  CAF_CHECK(!is_permanent(lost));
+}

@@ -472,6 +472,24 @@ CAF_TEST(an action interrupted by a kill is sent after the restart without waiti
   CAF_CHECK_EQUAL(occurrences(h.komentra().output(), "delivery : "), 0u);
 }
 
+CAF_TEST(an account that cannot send keeps no actor for its waiting actions) {
+  h.add_automation(r1_columns());
+  // A public reply waits in the outbox of an account whose token Instagram rejected.
+  h.exec(
+      "INSERT INTO outbox (account_id, automation_id, source_key, kind, request, state)"
+      " SELECT account_id, id, '17900000000000099', 'public_reply',"
+      " '{\"method\":\"POST\",\"path\":\"/v25.0/17900000000000099/replies\",\"body\":\"{}\"}',"
+      " 'pending' FROM automations");
+  h.exec("UPDATE ig_accounts SET status = 'reauth_required'");
+  h.restart_komentra({{"KOMENTRA_ENGINE_PASSIVATE_AFTER_S", "1"}});
+  // Not started for it at start-up (it cannot send until reconnected), nor kept alive.
+  std::this_thread::sleep_for(3s);
+  CAF_CHECK_EQUAL(metric(h, "komentra_account_actors_spawned_total"), "0");
+  CAF_CHECK_EQUAL(metric(h, "komentra_account_actors"), "0");
+  CAF_CHECK_EQUAL(h.query("SELECT state FROM outbox WHERE source_key = '17900000000000099'"),
+                  "pending");
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
 
 // A decision the database failed is made again; the rate budget it reserved for its actions
@@ -482,9 +500,8 @@ CAF_TEST(a decision retried through a database outage reserves its budget once) 
   h.seed_account();
   h.add_automation(r1_columns());
   auto budget = [&] {
-    auto r = komentra::http::testing::request(
-        h.port(), "GET", "/admin/actors/17841400000000001", "",
-        {{"Authorization", "Bearer break-admin-token"}});
+    auto r = komentra::http::testing::request(h.port(), "GET", "/admin/actors/17841400000000001",
+                                              "", {{"Authorization", "Bearer break-admin-token"}});
     auto at = r.body.find(R"("public_replies":)", r.body.find(R"("budget_left")"));
     return at == std::string::npos ? -1 : std::stoi(r.body.substr(at + 17));
   };
