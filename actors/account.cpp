@@ -650,9 +650,9 @@ void on_loaded(account_ptr self, storage::account_snapshot& snap) {
     // router drops its next ones itself for a while (no load per event).
     spdlog::info("account {}: not connected; {} event(s) ignored", st.info.id,
                  st.waiting.size() + snap.unprocessed.size());
-    std::vector<std::int64_t> ids;
-    for (auto& e : st.waiting.take()) ids.push_back(e.journal_id);
-    for (auto& e : snap.unprocessed) ids.push_back(e.journal_id);
+    std::vector<storage::journal_key> ids;
+    for (auto& e : st.waiting.take()) ids.push_back({st.info.id, e.journal_id});
+    for (auto& e : snap.unprocessed) ids.push_back({st.info.id, e.journal_id});
     st.ph = phase::gone;
     write_only(self, [ids](storage::shared_tx& tx) { storage::mark_processed(tx.work, ids); });
     if (st.router) caf::anon_send(st.router, unknown_atom::value, st.info.id);

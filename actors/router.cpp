@@ -158,7 +158,7 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
     return {
         [=](events_atom, std::vector<stored_event>& events) {
           auto& st = self->state;
-          std::vector<std::int64_t> ignored;
+          std::vector<storage::journal_key> ignored;
           std::vector<storage::skipped_event> own;
           for (auto& e : events) {
             ++st.stats.events;
@@ -167,7 +167,7 @@ router_actor spawn_router(caf::actor_system& sys, std::shared_ptr<engine_context
               continue;
             }
             if (known_unknown(st, e.event.account_id)) {
-              ignored.push_back(e.journal_id);
+              ignored.push_back({e.event.account_id, e.journal_id});
               continue;
             }
             // Our own comments and DM echoes (two per answered comment) of an account whose

@@ -176,14 +176,12 @@ inserted_actions decide_and_insert(pqxx::work& tx, const std::string& account_id
     requests.add(request_json(a));
     states.add(now ? "in_flight" : "pending");
   }
-  // The account in the journal condition as well: with only the id, a generic plan may walk
-  // the whole pending index (account_id, id) comparing each entry with the id (580 µs and 88
-  // pages per call at 1,000 comments/s); with both it is one descent of either index. The
-  // LEFT JOIN gives one row (fresh, NULLs) when nothing was inserted.
+  // The event is fresh when its pending row is still there to delete (one descent of the
+  // pending key). The LEFT JOIN gives one row (fresh, NULLs) when nothing was inserted.
   auto rows = prepared(
       tx,
-      std::string("WITH j AS (UPDATE journal_events SET processed_at = now()"
-                  "  WHERE account_id = $1 AND id = $8 AND processed_at IS NULL RETURNING id),"
+      std::string("WITH j AS (DELETE FROM journal_pending WHERE account_id = $1 AND id = $8"
+                  "  RETURNING id),"
                   " ins AS (INSERT INTO outbox (account_id, automation_id, source_key, kind,"
                   "  recipient_id, request, state, attempts)"
                   "  SELECT $1, au, s, k, r, q::jsonb, st,"
@@ -336,11 +334,11 @@ std::vector<journal_entry> load_journal_range(pqxx::connection& c, const std::st
 std::vector<journal_entry> load_unprocessed(pqxx::connection& c, const std::string& account_id,
                                             std::size_t limit) {
   pqxx::read_transaction tx(c);
-  return journal_entries(
-      prepared(tx,
-               "SELECT id, delivery_id, event::text FROM journal_events WHERE account_id = $1"
-               " AND processed_at IS NULL ORDER BY id LIMIT $2",
-               account_id, static_cast<std::int64_t>(limit)));
+  return journal_entries(prepared(tx,
+                                  "SELECT e.id, e.delivery_id, e.event::text FROM journal_pending p"
+                                  " JOIN journal_events e ON e.id = p.id WHERE p.account_id = $1"
+                                  " ORDER BY p.id LIMIT $2",
+                                  account_id, static_cast<std::int64_t>(limit)));
 }
 
 plan_result record_decision(shared_tx& stx, const std::string& account_id, std::int64_t journal_id,
@@ -531,32 +529,43 @@ int bump_follow_prompts(pqxx::work& tx, const std::string& account_id, const std
   return r[0][0].as<int>();
 }
 
-void mark_processed(pqxx::work& tx, const std::vector<std::int64_t>& journal_ids) {
-  sql_array ids;
-  for (auto id : journal_ids)
-    if (id > 0) ids.add(id);
-  if (ids.empty()) return;
-  // Only the primary key in the condition: with "processed_at IS NULL" as well, the planner
-  // scanned the whole pending index and compared each row with each id. Planned at each run
-  // for the same reason as merged_writes' sent marks (a kept plan may scan the table).
-  tx.exec_params(
-      "UPDATE journal_events SET processed_at = coalesce(processed_at, now())"
-      " WHERE id = ANY($1::bigint[])",
-      ids.str());
+namespace {
+
+// Deletes the pending rows of these events; returns the ids of those still undecided.
+// Planned at each run for the same reason as merged_writes' sent marks (a kept generic plan
+// may scan the table instead of one key descent per event).
+std::set<std::int64_t> take_pending(pqxx::work& tx, const sql_array& accounts,
+                                    const sql_array& ids) {
+  std::set<std::int64_t> fresh;
+  if (ids.empty()) return fresh;
+  for (auto const& r : tx.exec_params(
+           "DELETE FROM journal_pending p USING unnest($1::text[], $2::bigint[]) AS u(a, i)"
+           " WHERE p.account_id = u.a AND p.id = u.i RETURNING p.id",
+           accounts.str(), ids.str()))
+    fresh.insert(r[0].as<std::int64_t>());
+  return fresh;
+}
+
+}  // namespace
+
+void mark_processed(pqxx::work& tx, const std::vector<journal_key>& events) {
+  sql_array accounts, ids;
+  for (auto& e : events)
+    if (e.id > 0) {
+      accounts.add(e.account_id);
+      ids.add(e.id);
+    }
+  take_pending(tx, accounts, ids);
 }
 
 std::size_t record_skips(shared_tx& tx, const std::vector<skipped_event>& events) {
-  sql_array ids;
-  for (auto& e : events) ids.add(e.journal_id);
-  if (ids.empty()) return 0;
+  sql_array accounts, ids;
+  for (auto& e : events) {
+    accounts.add(e.event.account_id);
+    ids.add(e.journal_id);
+  }
   // Only events not decided yet (an actor may have fetched one from the journal meanwhile).
-  // Planned at each run, as mark_processed.
-  auto marked = tx.work.exec_params(
-      "UPDATE journal_events SET processed_at = now()"
-      " WHERE id = ANY($1::bigint[]) AND processed_at IS NULL RETURNING id",
-      ids.str());
-  std::set<std::int64_t> fresh;
-  for (auto const& r : marked) fresh.insert(r[0].as<std::int64_t>());
+  auto fresh = take_pending(tx.work, accounts, ids);
   for (auto& e : events) {
     if (!fresh.count(e.journal_id)) continue;
     auto row = decision_of(e.event.account_id, e.journal_id, e.event, 0);
@@ -586,7 +595,7 @@ std::vector<std::string> accounts_with_unfinished_work(pqxx::connection& c) {
   // state, and an index would cost every insert), so that part scans the outbox. Accounts
   // that cannot send (reauth_required, faulted) wait for their reconnect.
   for (auto const& r :
-       tx.exec("SELECT account_id FROM journal_events WHERE processed_at IS NULL"
+       tx.exec("SELECT account_id FROM journal_pending"
                " UNION SELECT o.account_id FROM outbox o JOIN ig_accounts g ON g.id = o.account_id"
                "  WHERE o.state IN ('pending', 'in_flight') AND g.status = 'active'"))
     out.push_back(r[0].as<std::string>());

@@ -201,8 +201,14 @@ struct skipped_event {
 /// they are not the audience's, nor an automation's). Returns how many it recorded.
 std::size_t record_skips(shared_tx& tx, const std::vector<skipped_event>& events);
 
+/// A journal event by its account and id, the key of its pending row while undecided.
+struct journal_key {
+  std::string account_id;
+  std::int64_t id = 0;
+};
+
 /// Marks journal events decided without a decision row (events of unknown accounts).
-void mark_processed(pqxx::work& tx, const std::vector<std::int64_t>& journal_ids);
+void mark_processed(pqxx::work& tx, const std::vector<journal_key>& events);
 
 /// Counts a click on a tracked link; returns where it redirects (nullopt: unknown token).
 std::optional<std::string> record_click(pqxx::connection& c, const std::string& token);

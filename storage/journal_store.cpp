@@ -40,12 +40,15 @@ batch_result store_batch(pqxx::connection& conn, const std::vector<const deliver
   if (!events.empty())
     rows = prepared(
         tx,
-        "INSERT INTO journal_events (account_id, dedupe_key, kind, event_time, delivery_id, event)"
-        " SELECT a, k, t, CASE WHEN ms > 0 THEN to_timestamp(ms / 1000.0) END, d, e::jsonb"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])"
-        "  WITH ORDINALITY AS u(a, k, t, ms, d, e, ord) ORDER BY ord"
-        " ON CONFLICT ON CONSTRAINT journal_events_dedupe DO NOTHING"
-        " RETURNING id, account_id, dedupe_key",
+        "WITH ins AS (INSERT INTO journal_events"
+        "  (account_id, dedupe_key, kind, event_time, delivery_id, event)"
+        "  SELECT a, k, t, CASE WHEN ms > 0 THEN to_timestamp(ms / 1000.0) END, d, e::jsonb"
+        "  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])"
+        "   WITH ORDINALITY AS u(a, k, t, ms, d, e, ord) ORDER BY ord"
+        "  ON CONFLICT ON CONSTRAINT journal_events_dedupe DO NOTHING"
+        "  RETURNING id, account_id, dedupe_key),"
+        " pending AS (INSERT INTO journal_pending (account_id, id) SELECT account_id, id FROM ins)"
+        " SELECT id, account_id, dedupe_key FROM ins",
         accounts.str(), keys.str(), kinds.str(), times.str(), delivery_ids.str(), events.str());
   tx.commit();
 

@@ -90,6 +90,7 @@ bool purge_account(pqxx::work& w, const std::string& account_id) {
   if (!account_id.empty() && account_id.find_first_not_of("0123456789") == std::string::npos)
     w.exec_params0("DELETE FROM webhook_deliveries WHERE body LIKE '%' || $1 || '%'", account_id);
   w.exec_params0("DELETE FROM journal_events WHERE account_id = $1", account_id);
+  w.exec_params0("DELETE FROM journal_pending WHERE account_id = $1", account_id);
   w.exec_params0("DELETE FROM notifications WHERE account_id = $1", account_id);
   return w.exec_params("DELETE FROM ig_accounts WHERE id = $1", account_id).affected_rows() > 0;
 }
