@@ -39,7 +39,8 @@ class merged_writes {
   void sent(std::int64_t outbox_id, std::string result_json);
 
   bool empty() const;
-  /// Writes everything and empties this; throws what PostgreSQL throws.
+  /// Writes everything and empties this; throws what PostgreSQL throws. The last statements
+  /// before the commit: it changes a setting until the commit (SET LOCAL).
   void flush(pqxx::work& tx);
 
  private:
