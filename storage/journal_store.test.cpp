@@ -41,6 +41,22 @@ struct fixture {
 
 CAF_TEST_FIXTURE_SCOPE(journal_store_tests, fixture)
 
+// The bodies of a batch travel together; each comes back byte for byte (multi-byte
+// characters, escapes, an empty-looking body, one with no events).
+CAF_TEST(each delivery of a batch keeps its own raw body exactly) {
+  delivery_record a{"d1", R"({"t":"pre\u00e7o \/ x"})", {comment("17900000000000021", "a")}};
+  delivery_record b{"d2", "{\"t\":\"\xF0\x9F\x94\xA5 caf\xC3\xA9\"}", {}};
+  delivery_record c{"d3", "{}", {comment("17900000000000022", "c")}};
+  store_batch(*conn, {&a, &b, &c});
+  pqxx::read_transaction tx(*conn);
+  auto rows = tx.exec("SELECT id, body, event_count FROM webhook_deliveries ORDER BY id");
+  CAF_REQUIRE_EQUAL(rows.size(), 3u);
+  CAF_CHECK_EQUAL(rows[0][1].as<std::string>(), R"({"t":"pre\u00e7o \/ x"})");
+  CAF_CHECK_EQUAL(rows[1][1].as<std::string>(), "{\"t\":\"\xF0\x9F\x94\xA5 caf\xC3\xA9\"}");
+  CAF_CHECK_EQUAL(rows[1][2].as<int>(), 0);
+  CAF_CHECK_EQUAL(rows[2][1].as<std::string>(), "{}");
+}
+
 CAF_TEST(a batch stores every delivery and event and reports them as new) {
   delivery_record a{
       "d1", "{}", {comment("17900000000000011", "link"), comment("17900000000000012", "x")}};
