@@ -44,7 +44,7 @@ batch_result store_batch(pqxx::connection& conn, const std::vector<const deliver
       "  FROM unnest($8::text[], $9::int[], $10::int[], $11::int[]) AS b(i, s, l, c)),"
       " ins AS (INSERT INTO journal_events"
       "  (account_id, dedupe_key, kind, event_time, delivery_id, event)"
-      "  SELECT a, k, t, CASE WHEN ms > 0 THEN to_timestamp(ms / 1000.0) END, d, e::jsonb"
+      "  SELECT a, k, t, CASE WHEN ms > 0 THEN to_timestamp(ms / 1000.0) END, d, e::json"
       "  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])"
       "   WITH ORDINALITY AS u(a, k, t, ms, d, e, ord) ORDER BY ord"
       "  ON CONFLICT ON CONSTRAINT journal_events_dedupe DO NOTHING"
