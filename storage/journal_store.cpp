@@ -12,8 +12,10 @@ namespace komentra::storage {
 
 batch_result store_batch(pqxx::connection& conn, const std::vector<const delivery_record*>& batch) {
   batch_result res;
-  pqxx::work tx(conn);
-  // One statement for the batch. The events go in as arrays; the raw bodies as one binary
+  // One statement for the batch, so no BEGIN and COMMIT round trips: PostgreSQL commits it
+  // as a whole (and durably) when it ends, or nothing of it.
+  pqxx::nontransaction tx(conn);
+  // The events go in as arrays; the raw bodies as one binary
   // parameter (no escaping to parse, unlike a text array: 100 µs more per 1-event
   // delivery) cut by byte offsets. (A COPY of the bodies cost a round trip more, and a COPY
   // of the events into a temp table ON COMMIT DELETE ROWS cost its truncation, with its
@@ -53,7 +55,6 @@ batch_result store_batch(pqxx::connection& conn, const std::vector<const deliver
       " SELECT id, account_id, dedupe_key FROM ins",
       accounts.str(), keys.str(), kinds.str(), times.str(), delivery_ids.str(), events.str(),
       pqxx::binarystring(bodies), delivery_rows.str(), starts.str(), lengths.str(), counts.str());
-  tx.commit();
 
   // Map (account, key) back to the first event of the batch with it.
   std::unordered_map<std::string, std::int64_t> ids;

@@ -32,8 +32,8 @@ struct batch_result {
   std::size_t duplicates = 0;
 };
 
-/// Stores the batch in one transaction (deliveries, then events with ON CONFLICT DO
-/// NOTHING) and commits.
+/// Stores the batch with one statement, committed when it returns (deliveries, events with
+/// ON CONFLICT DO NOTHING, and a journal_pending row per new event).
 batch_result store_batch(pqxx::connection& conn, const std::vector<const delivery_record*>& batch);
 
 /// Deletes raw delivery bodies older than `retention`; returns how many.
