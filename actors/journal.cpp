@@ -105,6 +105,12 @@ class journal_writer {
       ++outcomes[ins.delivery_index].new_events;
       fresh.push_back({ins.journal_id, req.delivery.id, req.delivery.events[ins.event_index]});
     }
+    for (auto& again : res.undecided) {
+      auto& req = batch[from + again.delivery_index];
+      spdlog::debug("delivery {}: event {} was stored before and is still undecided; routed again",
+                    req.delivery.id, req.delivery.events[again.event_index].dedupe_key);
+      fresh.push_back({again.journal_id, req.delivery.id, req.delivery.events[again.event_index]});
+    }
     // The router hears of the events before anyone hears the answer, so whoever reacts to
     // the answer finds them routed.
     if (!fresh.empty()) caf::anon_send(router_, events_atom::value, std::move(fresh));

@@ -10,6 +10,41 @@
 
 namespace komentra::storage {
 
+namespace {
+
+// The duplicates of the batch whose stored copy has a journal_pending row; `inserted` holds
+// the keys this batch inserted (their copies are routed as new already). Planned at each
+// run: it runs only for batches with duplicates, and a kept generic plan could scan the
+// journal.
+std::vector<inserted_event> undecided_duplicates(
+    pqxx::transaction_base& tx, const std::vector<const delivery_record*>& batch,
+    const std::unordered_map<std::string, std::int64_t>& inserted) {
+  sql_array accounts, keys;
+  std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> where;
+  for (std::size_t di = 0; di < batch.size(); ++di)
+    for (std::size_t ei = 0; ei < batch[di]->events.size(); ++ei) {
+      auto& ev = batch[di]->events[ei];
+      auto key = ev.account_id + '\n' + ev.dedupe_key;
+      if (inserted.count(key) || !where.emplace(key, std::make_pair(di, ei)).second) continue;
+      accounts.add(ev.account_id);
+      keys.add(ev.dedupe_key);
+    }
+  std::vector<inserted_event> out;
+  if (where.empty()) return out;
+  for (auto const& row : tx.exec_params(
+           "SELECT e.id, e.account_id, e.dedupe_key FROM unnest($1::text[], $2::text[]) AS u(a, k)"
+           " JOIN journal_events e ON e.account_id = u.a AND e.dedupe_key = u.k"
+           " JOIN journal_pending p ON p.account_id = e.account_id AND p.id = e.id",
+           accounts.str(), keys.str())) {
+    auto it = where.find(row[1].as<std::string>() + '\n' + row[2].as<std::string>());
+    if (it != where.end())
+      out.push_back({row[0].as<std::int64_t>(), it->second.first, it->second.second});
+  }
+  return out;
+}
+
+}  // namespace
+
 batch_result store_batch(pqxx::connection& conn, const std::vector<const delivery_record*>& batch) {
   batch_result res;
   // One statement for the batch, so no BEGIN and COMMIT round trips: PostgreSQL commits it
@@ -73,6 +108,7 @@ batch_result store_batch(pqxx::connection& conn, const std::vector<const deliver
       res.inserted.push_back({it->second, di, ei});
       it->second = -1;  // a second copy in the same batch is a duplicate
     }
+  if (res.duplicates > 0) res.undecided = undecided_duplicates(tx, batch, ids);
   return res;
 }
 

@@ -30,6 +30,10 @@ struct inserted_event {
 struct batch_result {
   std::vector<inserted_event> inserted;  ///< new events, in batch order
   std::size_t duplicates = 0;
+  /// Duplicates whose stored copy is still undecided (journal_pending), e.g. stored by a
+  /// commit whose answer was lost: the journal routes them again, as nothing else would
+  /// until a restart. (Deciding an event twice decides it once.)
+  std::vector<inserted_event> undecided;
 };
 
 /// Stores the batch with one statement, committed when it returns (deliveries, events with

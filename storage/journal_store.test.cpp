@@ -85,6 +85,33 @@ CAF_TEST(a second delivery of the same event is a duplicate) {
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events"), 1u);
 }
 
+// A commit whose answer was lost (the connection broke as it committed) stored events that
+// nobody routed; Meta's retry finds them as duplicates and they are reported for routing,
+// until they are decided.
+CAF_TEST(a duplicate of an event still undecided is reported for routing again) {
+  delivery_record a{"d1", "{}", {comment("17900000000000001", "link")}};
+  delivery_record b{
+      "d2", "{}", {comment("17900000000000002", "x"), comment("17900000000000001", "link")}};
+  auto first = store_batch(*conn, {&a});
+  CAF_REQUIRE_EQUAL(first.inserted.size(), 1u);
+  auto retry = store_batch(*conn, {&b});
+  CAF_CHECK_EQUAL(retry.inserted.size(), 1u);
+  CAF_CHECK_EQUAL(retry.duplicates, 1u);
+  CAF_REQUIRE_EQUAL(retry.undecided.size(), 1u);
+  CAF_CHECK_EQUAL(retry.undecided[0].journal_id, first.inserted[0].journal_id);
+  CAF_CHECK_EQUAL(retry.undecided[0].delivery_index, 0u);
+  CAF_CHECK_EQUAL(retry.undecided[0].event_index, 1u);
+  {
+    pqxx::work tx(*conn);
+    tx.exec_params0("DELETE FROM journal_pending WHERE id = $1", first.inserted[0].journal_id);
+    tx.commit();
+  }
+  delivery_record c{"d3", "{}", {comment("17900000000000001", "link")}};
+  auto decided = store_batch(*conn, {&c});
+  CAF_CHECK_EQUAL(decided.duplicates, 1u);
+  CAF_CHECK_EQUAL(decided.undecided.size(), 0u);
+}
+
 CAF_TEST(duplicates inside one batch are stored once) {
   delivery_record a{"d1", "{}", {comment("17900000000000001", "link")}};
   delivery_record b{"d2", "{}", {comment("17900000000000001", "link")}};
@@ -92,6 +119,7 @@ CAF_TEST(duplicates inside one batch are stored once) {
   CAF_REQUIRE_EQUAL(res.inserted.size(), 1u);
   CAF_CHECK_EQUAL(res.inserted[0].delivery_index, 0u);
   CAF_CHECK_EQUAL(res.duplicates, 1u);
+  CAF_CHECK_EQUAL(res.undecided.size(), 0u);  // the first copy is routed as new
 }
 
 CAF_TEST(the same key on two accounts is two events) {

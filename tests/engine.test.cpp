@@ -127,6 +127,29 @@ CAF_TEST(br08 a delivery refused while the database is down is answered once ret
                   "1");
 }
 
+// A commit whose answer was lost (the connection broke as PostgreSQL committed) left an
+// event stored and undecided that no actor heard of, and Meta retries the delivery, which
+// is a duplicate now. The copy from the journal is decided, once.
+CAF_TEST(a stored event whose answer was lost is decided when meta retries it) {
+  h.add_automation(r1_columns());
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() == 1; }));
+  // The second comment as that lost commit left it: in the journal, pending, never routed.
+  h.exec(
+      "WITH e AS (INSERT INTO journal_events (account_id, dedupe_key, kind, event_time, event)"
+      " SELECT account_id, 'comment:17900000000000002', kind, event_time,"
+      "  replace(event::text, '17900000000000001', '17900000000000002')::json"
+      " FROM journal_events WHERE dedupe_key = 'comment:17900000000000001' RETURNING id,"
+      " account_id) INSERT INTO journal_pending (account_id, id) SELECT account_id, id FROM e");
+  h.sim("POST", "/_sim/comments", comment("17900000000000002", "link"));
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/messages").size() == 2; }));
+  CAF_REQUIRE(h.eventually([&] { return h.query("SELECT count(*) FROM journal_pending") == "0"; }));
+  std::this_thread::sleep_for(1s);
+  CAF_CHECK_EQUAL(h.calls("POST", "/messages").size(), 2u);
+  CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM outbox WHERE source_key = '17900000000000002'"),
+                  "2");
+}
+
 CAF_TEST(an outbox update lost to a database outage is written once the database is back) {
   h.add_automation(r1_columns());
   // The private reply takes 1.5 s at Meta; PostgreSQL stops meanwhile, so recording it as
