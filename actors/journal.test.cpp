@@ -91,13 +91,25 @@ CAF_TEST(a stored delivery is confirmed and its events reach the router) {
   CAF_CHECK_EQUAL(s.events_per_account["17841400000000001"], 2u);
 }
 
-CAF_TEST(a repeated delivery is confirmed again but routed once) {
+// Routed again while undecided: the first answer may have been lost with its routing (a
+// commit whose connection broke), and deciding an event twice decides it once.
+CAF_TEST(a repeated delivery is confirmed again and routed again only while undecided) {
   CAF_CHECK(submit("d1", {comment("17900000000000001")}).get().stored);
   auto again = submit("d2", {comment("17900000000000001")}).get();
   CAF_CHECK(again.stored);
   CAF_CHECK_EQUAL(again.new_events, 0u);
   CAF_CHECK_EQUAL(again.duplicates, 1u);
-  CAF_CHECK_EQUAL(stats().events, 1u);
+  CAF_CHECK_EQUAL(stats().events, 2u);
+  {
+    auto conn = storage::connect(url);
+    pqxx::work tx(*conn);
+    tx.exec0("DELETE FROM journal_pending");  // what its decision does
+    tx.commit();
+  }
+  auto decided = submit("d3", {comment("17900000000000001")}).get();
+  CAF_CHECK(decided.stored);
+  CAF_CHECK_EQUAL(decided.duplicates, 1u);
+  CAF_CHECK_EQUAL(stats().events, 2u);
 }
 
 CAF_TEST(concurrent deliveries share commits) {
@@ -170,7 +182,8 @@ CAF_TEST(overlapping deliveries on several writers store each event once) {
   }
   CAF_CHECK(todo.empty());
   CAF_CHECK_EQUAL(journal.counters().events_stored.load(), 100u);
-  CAF_CHECK_EQUAL(stats().events, 100u);
+  // Each is routed when stored, and again when a concurrent copy finds it undecided.
+  CAF_CHECK_GREATER_OR_EQUAL(stats().events, 100u);
   auto conn = storage::connect(url);
   pqxx::read_transaction tx(*conn);
   CAF_CHECK_EQUAL(tx.exec1("SELECT count(DISTINCT dedupe_key) FROM journal_events")[0].as<int>(),
