@@ -105,6 +105,14 @@ class journal_writer {
       ++outcomes[ins.delivery_index].new_events;
       fresh.push_back({ins.journal_id, req.delivery.id, req.delivery.events[ins.event_index]});
     }
+    if (!res.undecided_error.empty()) {
+      drop_broken();
+      spdlog::warn(
+          "journal: batch stored, but its duplicates could not be checked for events still "
+          "undecided ({}); such events are decided when Meta delivers them again or at the "
+          "next start",
+          trimmed(res.undecided_error));
+    }
     for (auto& again : res.undecided) {
       auto& req = batch[from + again.delivery_index];
       spdlog::debug("delivery {}: event {} was stored before and is still undecided; routed again",

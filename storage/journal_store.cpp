@@ -78,7 +78,8 @@ batch_result store_batch(pqxx::connection& conn, const std::vector<const deliver
       tx,
       "WITH raw AS (INSERT INTO webhook_deliveries (id, body, event_count)"
       "  SELECT i, convert_from(substring($7::bytea FROM s FOR l), 'UTF8'), c"
-      "  FROM unnest($8::text[], $9::int[], $10::int[], $11::int[]) AS b(i, s, l, c)),"
+      "  FROM unnest($8::text[], $9::int[], $10::int[], $11::int[]) AS b(i, s, l, c)"
+      "  ON CONFLICT (id) DO NOTHING),"
       " ins AS (INSERT INTO journal_events"
       "  (account_id, dedupe_key, kind, event_time, delivery_id, event)"
       "  SELECT a, k, t, CASE WHEN ms > 0 THEN to_timestamp(ms / 1000.0) END, d, e::json"
@@ -108,7 +109,15 @@ batch_result store_batch(pqxx::connection& conn, const std::vector<const deliver
       res.inserted.push_back({it->second, di, ei});
       it->second = -1;  // a second copy in the same batch is a duplicate
     }
-  if (res.duplicates > 0) res.undecided = undecided_duplicates(tx, batch, ids);
+  // The batch is committed: a failure from here on must not report it unstored (its
+  // requests would get 503 and its new events would not be routed).
+  if (res.duplicates > 0) {
+    try {
+      res.undecided = undecided_duplicates(tx, batch, ids);
+    } catch (const std::exception& e) {
+      res.undecided_error = e.what();
+    }
+  }
   return res;
 }
 

@@ -34,10 +34,15 @@ struct batch_result {
   /// commit whose answer was lost: the journal routes them again, as nothing else would
   /// until a restart. (Deciding an event twice decides it once.)
   std::vector<inserted_event> undecided;
+  /// Why looking for those failed (the batch is stored all the same: it was committed
+  /// before the lookup); empty when it did not.
+  std::string undecided_error;
 };
 
-/// Stores the batch with one statement, committed when it returns (deliveries, events with
-/// ON CONFLICT DO NOTHING, and a journal_pending row per new event).
+/// Stores the batch with one statement, committed when it returns (deliveries and events
+/// with ON CONFLICT DO NOTHING, so storing a committed batch again changes nothing, and a
+/// journal_pending row per new event). Throws only when that statement fails: nothing of the
+/// batch is stored then. Duplicates are looked up afterwards (see `undecided`).
 batch_result store_batch(pqxx::connection& conn, const std::vector<const delivery_record*>& batch);
 
 /// Deletes raw delivery bodies older than `retention`; returns how many.
