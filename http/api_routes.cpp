@@ -11,6 +11,7 @@ void add_api_routes(router& r, api_context& ctx) {
   api::add_automation_routes(r, ctx);
   api::add_analytics_routes(r, ctx);
   api::add_privacy_routes(r, ctx);
+  api::add_notification_routes(r, ctx);
   api::add_openapi_route(r);
 }
 

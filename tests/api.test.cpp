@@ -541,6 +541,42 @@ CAF_TEST(reconnecting an account after reauth resumes what the reauth paused and
                      "1"));
 }
 
+CAF_TEST(the owner reads the notification of a refused token and marks it read) {
+  auto p = account_with_one_paused_by_hand("notified@example.com");
+  auto &cookie = p.cookie, &ws = p.ws, &acc = p.acc;
+  auto notifications = "/api/v1/workspaces/" + ws + "/notifications";
+  auto none = call("GET", notifications, "", cookie);
+  CAF_CHECK_EQUAL(none.status, 200);
+  CAF_CHECK_EQUAL(field(none.body, "unread"), "0");
+  deliver_to_komentra_with_fan_and_post(acc);
+  sim_call(
+      "POST", "/_sim/faults",
+      R"({"kind":"error","code":190,"subcode":460,"http_status":400,"message":"Error validating access token"})");
+  sim_call(
+      "POST", "/_sim/comments",
+      R"({"media_id":"18000000000000001","user_id":"9000000000000001","id":"17900000000000001","text":"link please"})");
+  CAF_REQUIRE(sql_eventually("SELECT status FROM ig_accounts", "reauth_required"));
+  auto listed = call("GET", notifications + "?unread=true", "", cookie);
+  CAF_REQUIRE_EQUAL(listed.status, 200);
+  CAF_CHECK_EQUAL(field(listed.body, "unread"), "1");
+  CAF_CHECK_EQUAL(field(listed.body, "kind"), "reauth_required");
+  CAF_CHECK_EQUAL(field(listed.body, "account_id"), acc);
+  CAF_CHECK_EQUAL(field(listed.body, "read_at"), "null");
+  CAF_CHECK(listed.body.find("reconnect the account") != std::string::npos);
+  auto id = field(listed.body, "id");
+  CAF_CHECK_EQUAL(call("POST", notifications + "/" + id + "/read", "", cookie).status, 204);
+  CAF_CHECK_EQUAL(call("POST", notifications + "/" + id + "/read", "", cookie).status, 204);
+  CAF_CHECK_EQUAL(call("POST", notifications + "/999999/read", "", cookie).status, 404);
+  CAF_CHECK_EQUAL(call("GET", notifications + "?unread=maybe", "", cookie).status, 400);
+  auto unread = call("GET", notifications + "?unread=true", "", cookie);
+  CAF_CHECK_EQUAL(field(unread.body, "unread"), "0");
+  CAF_CHECK_EQUAL(field(unread.body, "id"), "");
+  auto all = call("GET", notifications, "", cookie);
+  CAF_CHECK_EQUAL(field(all.body, "id"), id);
+  CAF_CHECK_NOT_EQUAL(field(all.body, "read_at"), "null");
+  sim_call("DELETE", "/_sim/faults");
+}
+
 CAF_TEST(reconnecting a faulted account resumes what the crash loop paused and no more) {
   auto p = account_with_one_paused_by_hand("faulted@example.com");
   auto &cookie = p.cookie, &ws = p.ws, &acc = p.acc, &by_fault = p.mine, &by_hand = p.by_hand;

@@ -663,4 +663,14 @@ void send_mail(const api_context& ctx, caller& c, const std::string& to, const s
   c.after_commit->push_back([&ctx, to, subject, text] { deliver_mail(ctx, to, subject, text); });
 }
 
+bool path_id(const caller& c, const char* name, std::int64_t& out) {
+  auto it = c.params.find(name);
+  return it != c.params.end() && parse_id(it->second, out);
+}
+
+std::string at_utc(const char* column) {
+  return std::string("to_char(") + column +
+         " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+}
+
 }  // namespace komentra::http::api

@@ -129,6 +129,10 @@ std::string lower_ascii(std::string_view s);
 void security_event(pqxx::work& w, std::int64_t user_id, std::string_view kind, const caller& c,
                     bool retain);
 std::string public_url(const api_context& ctx, std::string_view path);
+/// The path parameter `name` as a positive id; false when absent or not digits.
+bool path_id(const caller& c, const char* name, std::int64_t& out);
+/// SQL for a timestamptz column as ISO 8601 UTC text ("2026-12-04T07:51:00Z").
+std::string at_utc(const char* column);
 
 // Password hashing (argon2id; parameters from config, recorded in each encoded hash).
 std::string hash_password(const api_context& ctx, std::string_view password);
@@ -150,6 +154,7 @@ void add_instagram_routes(router& r, api_context& ctx);
 void add_automation_routes(router& r, api_context& ctx);
 void add_analytics_routes(router& r, api_context& ctx);
 void add_privacy_routes(router& r, api_context& ctx);
+void add_notification_routes(router& r, api_context& ctx);
 /// GET /api/v1/openapi.json; register last (the document lists the routes it describes).
 void add_openapi_route(router& r);
 /// The OpenAPI 3 document.

@@ -6,12 +6,6 @@ namespace komentra::http::api {
 
 namespace {
 
-constexpr const char* iso = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'";
-
-std::string at_utc(const char* column) {
-  return std::string("to_char(") + column + " AT TIME ZONE 'UTC', " + iso + ")";
-}
-
 response workspace_json(pqxx::work& w, std::int64_t id, const std::string& role) {
   auto row = w.exec_params1("SELECT id, name, time_zone, settings::text, " + at_utc("created_at") +
                                 " FROM workspaces WHERE id = $1",
@@ -21,15 +15,6 @@ response workspace_json(pqxx::work& w, std::int64_t id, const std::string& role)
   out.field("time_zone", row[2].as<std::string>()).key("settings").raw(row[3].as<std::string>());
   out.field("created_at", row[4].as<std::string>()).field("role", role).end_object();
   return json_ok(200, out.take());
-}
-
-bool parse_user_id(const caller& c, const char* name, std::int64_t& out) {
-  auto it = c.params.find(name);
-  if (it == c.params.end() || it->second.empty() || it->second.size() > 18 ||
-      it->second.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  out = std::stoll(it->second);
-  return true;
 }
 
 std::int64_t owners(pqxx::work& w, std::int64_t workspace_id) {
@@ -123,7 +108,7 @@ void add_workspace_routes(router& r, api_context& ctx) {
         if (!b.ok()) return prepared(b.error_response());
         return prepared(db_fn([role = *role](pqxx::work& w, caller& c) -> std::optional<response> {
           std::int64_t user_id = 0;
-          if (!parse_user_id(c, "user_id", user_id)) return not_found("member");
+          if (!path_id(c, "user_id", user_id)) return not_found("member");
           auto cur =
               w.exec_params("SELECT role FROM memberships WHERE workspace_id = $1 AND user_id = $2",
                             c.workspace_id, user_id);
@@ -144,7 +129,7 @@ void add_workspace_routes(router& r, api_context& ctx) {
       [](request&, caller&) {
         return prepared(db_fn([](pqxx::work& w, caller& c) -> std::optional<response> {
           std::int64_t user_id = 0;
-          if (!parse_user_id(c, "user_id", user_id)) return not_found("member");
+          if (!path_id(c, "user_id", user_id)) return not_found("member");
           if (user_id != c.user_id && c.role != "owner")
             return forbidden("only an owner removes other members");
           auto cur =
@@ -222,7 +207,7 @@ void add_workspace_routes(router& r, api_context& ctx) {
       access::admin, [](request&, caller&) {
         return prepared(db_fn([](pqxx::work& w, caller& c) -> std::optional<response> {
           std::int64_t id = 0;
-          if (!parse_user_id(c, "invitation_id", id)) return not_found("invitation");
+          if (!path_id(c, "invitation_id", id)) return not_found("invitation");
           auto n = w.exec_params("DELETE FROM invitations WHERE id = $1 AND workspace_id = $2", id,
                                  c.workspace_id)
                        .affected_rows();
