@@ -450,19 +450,21 @@ void set_account_status(pqxx::connection& c, const std::string& account_id,
                       "UPDATE ig_accounts SET status = $2, status_reason = $3, updated_at = now()"
                       " WHERE id = $1 AND status <> $2 RETURNING workspace_id",
                       account_id, status, reason);
-  if (!upd.empty() && status != "active") {
-    prepared(tx,
-             "UPDATE automations SET status = 'paused', paused_reason = $2, updated_at = now()"
-             " WHERE account_id = $1 AND status = 'active'",
-             account_id, status);
-    prepared(
-        tx,
-        "INSERT INTO notifications (workspace_id, account_id, kind, message) VALUES ($1, $2, $3, "
-        "$4)"
-        " ON CONFLICT DO NOTHING",
-        upd[0][0].as<std::int64_t>(), account_id, status, reason);
-  }
+  if (!upd.empty() && status != "active")
+    pause_for_status(tx, upd[0][0].as<std::int64_t>(), account_id, status, reason);
   tx.commit();
+}
+
+void pause_for_status(pqxx::work& tx, std::int64_t workspace_id, const std::string& account_id,
+                      const std::string& status, const std::string& reason) {
+  prepared(tx,
+           "UPDATE automations SET status = 'paused', paused_reason = $2, updated_at = now()"
+           " WHERE account_id = $1 AND status = 'active'",
+           account_id, status);
+  prepared(tx,
+           "INSERT INTO notifications (workspace_id, account_id, kind, message)"
+           " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+           workspace_id, account_id, status, reason);
 }
 
 namespace {

@@ -134,6 +134,12 @@ void reschedule(pqxx::work& tx, std::int64_t id, std::int64_t not_before_ms,
 void set_account_status(pqxx::connection& c, const std::string& account_id,
                         const std::string& status, const std::string& reason);
 
+/// What a status other than active means, in the caller's transaction (the OAuth callback's
+/// when the webhook subscription is not confirmed): the account's active automations pause
+/// with the status as paused_reason, and the workspace's owners get one notification.
+void pause_for_status(pqxx::work& tx, std::int64_t workspace_id, const std::string& account_id,
+                      const std::string& status, const std::string& reason);
+
 /// Undoes what Komentra paused once the owner has reconnected the account (a new token,
 /// status active), the only way back for a reauth_required or a faulted account: the
 /// automations paused for either status run again, those paused for another reason (by a

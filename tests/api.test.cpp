@@ -577,6 +577,40 @@ CAF_TEST(the owner reads the notification of a refused token and marks it read) 
   sim_call("DELETE", "/_sim/faults");
 }
 
+// BR-36's other half: an account whose webhook subscription Instagram does not confirm gets
+// no events; connecting it says so, pauses what it would run and notifies, and connecting it
+// again once the subscription works resumes that.
+CAF_TEST(a connection without a confirmed webhook subscription pauses and notifies) {
+  auto p = account_with_one_paused_by_hand("unsubscribed@example.com");
+  auto &cookie = p.cookie, &ws = p.ws, &acc = p.acc;
+  sim_call("POST", "/_sim/faults",
+           R"({"kind":"error","code":2,"http_status":500,"path_contains":"/subscribed_apps"})");
+  auto start = call("POST", "/api/v1/workspaces/" + ws + "/instagram/connect", "", cookie);
+  auto authorize_url = field(start.body, "authorize_url");
+  auto consent =
+      sim_call("GET", authorize_url.substr(authorize_url.find("/oauth/")) + "&account_id=" + acc);
+  auto location = consent.header("location");
+  auto cb = call("GET",
+                 "/api/v1/instagram/callback?code=" + query_of(location, "code") +
+                     "&state=" + query_of(location, "state"),
+                 "", cookie);
+  CAF_REQUIRE_EQUAL(cb.status, 201);
+  CAF_CHECK_EQUAL(field(cb.body, "status"), "faulted");
+  CAF_CHECK_EQUAL(field(cb.body, "webhooks_subscribed"), "false");
+  CAF_CHECK_EQUAL(state_of(p, p.mine), "paused faulted");
+  CAF_CHECK_EQUAL(state_of(p, p.by_hand), "paused paused by a user");
+  auto listed = call("GET", "/api/v1/workspaces/" + ws + "/notifications?unread=true", "", cookie);
+  CAF_CHECK_EQUAL(field(listed.body, "unread"), "1");
+  CAF_CHECK_EQUAL(field(listed.body, "kind"), "faulted");
+  CAF_CHECK(listed.body.find("webhook subscription") != std::string::npos);
+  sim_call("DELETE", "/_sim/faults");
+  CAF_REQUIRE_EQUAL(authorize(cookie, ws, acc), acc);
+  CAF_CHECK_EQUAL(state_of(p, p.mine), "active ");
+  CAF_CHECK_EQUAL(state_of(p, p.by_hand), "paused paused by a user");
+  auto after = call("GET", "/api/v1/workspaces/" + ws + "/notifications?unread=true", "", cookie);
+  CAF_CHECK_EQUAL(field(after.body, "unread"), "0");
+}
+
 CAF_TEST(reconnecting a faulted account resumes what the crash loop paused and no more) {
   auto p = account_with_one_paused_by_hand("faulted@example.com");
   auto &cookie = p.cookie, &ws = p.ws, &acc = p.acc, &by_fault = p.mine, &by_hand = p.by_hand;

@@ -179,10 +179,11 @@ struct connection_flow : std::enable_shared_from_this<connection_flow> {
             w.exec_params0("DELETE FROM ig_accounts WHERE id = $1", self->account_id);
           std::string status = self->subscribed ? "active" : "faulted";
           std::optional<std::string> reason =
-              self->subscribed
-                  ? std::nullopt
-                  : std::optional<std::string>(
-                        "the webhook subscription (subscribed_apps) was not confirmed");
+              self->subscribed ? std::nullopt
+                               : std::optional<std::string>(
+                                     "Instagram did not confirm the webhook subscription "
+                                     "(subscribed_apps): no comment would arrive; connect the "
+                                     "account again");
           w.exec_params0(
               "INSERT INTO ig_accounts (id, workspace_id, username, account_type, "
               "token_ciphertext, token_key_id, token_expires_at, token_refreshed_at, status, "
@@ -201,6 +202,10 @@ struct connection_flow : std::enable_shared_from_this<connection_flow> {
           if (status == "active" && !other.empty() &&
               other[0][1].as<std::string>() != "disconnected")
             storage::resume_after_reconnect(w, self->account_id);
+          // As for a crash loop: what it would run pauses, the owners hear of it, and
+          // connecting again with the subscription confirmed resumes it.
+          if (status == "faulted")
+            storage::pause_for_status(w, self->workspace_id, self->account_id, status, *reason);
           *on_commit = true;
           json::writer out;
           out.begin_object().key("account").begin_object();
