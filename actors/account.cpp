@@ -164,8 +164,8 @@ void post_dbfail(const caf::actor& me, std::string what, std::string reason) {
 // Instagram, a lost follow-up would never send the link. `again(self, attempt + 1)` runs it
 // after 1 s, 2 s, 4 s ... (at most 30 s), for as long as the actor lives, which does not
 // passivate with one waiting; a violated constraint (SQLSTATE class 23) is not retried, it
-// would fail every time. (After an in_doubt commit a retried write may count an analytics
-// metric twice; nothing is sent twice.)
+// would fail every time. (Written again after an in_doubt commit, a sent or final mark
+// changes and counts nothing a second time; nothing is sent twice.)
 using retry_fn = std::function<void(account_ptr, int)>;
 // `undo` runs on the actor when the job is given up: a load or plan that failed (a plan gives
 // back the budget it reserved: the decision made again reserves it again), or a write

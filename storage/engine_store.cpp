@@ -411,8 +411,7 @@ bool mark_in_flight(pqxx::work& tx, std::int64_t id) {
 void mark_sent(shared_tx& tx, const outbox_row& row, const std::string& result_id) {
   json::writer w;
   w.begin_object().field("id", result_id).end_object();
-  tx.merged.sent(row.id, w.take());
-  tx.merged.count(row.automation_id, sent_metric(row.kind));
+  tx.merged.sent(row.id, w.take(), row.automation_id, sent_metric(row.kind));
 }
 
 void mark_final(shared_tx& stx, const outbox_row& row, const std::string& state,
@@ -420,11 +419,13 @@ void mark_final(shared_tx& stx, const outbox_row& row, const std::string& state,
   auto& tx = stx.work;
   // A success recorded earlier is never downgraded by a late error (BR-09); nor one
   // recorded in the same transaction, whose sent mark is written at the commit, after this.
-  prepared(tx,
-           "UPDATE outbox SET state = $2, last_error = $3, updated_at = now()"
-           " WHERE id = $1 AND state <> 'sent'",
-           row.id, state, error);
-  if (!analytics_outcome.empty()) {
+  // A row in that state already (this write tried again after a commit whose answer was
+  // lost) records and counts nothing more.
+  auto changed = prepared(tx,
+                          "UPDATE outbox SET state = $2, last_error = $3, updated_at = now()"
+                          " WHERE id = $1 AND state <> 'sent' AND state <> $2 RETURNING id",
+                          row.id, state, error);
+  if (!changed.empty() && !analytics_outcome.empty()) {
     std::optional<std::int64_t> automation;
     if (row.automation_id > 0) automation = row.automation_id;
     prepared(tx,

@@ -42,8 +42,9 @@ void merged_writes::decision(decision_row row) {
   decisions_.push_back(std::move(row));
 }
 
-void merged_writes::sent(std::int64_t outbox_id, std::string result_json) {
-  sent_[outbox_id] = std::move(result_json);
+void merged_writes::sent(std::int64_t outbox_id, std::string result_json,
+                         std::int64_t automation_id, std::string metric) {
+  sent_[outbox_id] = {std::move(result_json), automation_id, std::move(metric)};
 }
 
 bool merged_writes::empty() const {
@@ -98,19 +99,25 @@ void merged_writes::flush(pqxx::work& tx) {
   }
   if (!sent_.empty()) {
     sql_array ids, results;
-    for (auto& [id, result] : sent_) {
+    for (auto& [id, mark] : sent_) {
       ids.add(id);
-      results.add(result);
+      results.add(mark.result_json);
     }
     // Planned at each run, not prepared: a plan kept from when the outbox was small (a
     // fresh install, a burst before autovacuum's next ANALYZE) scans the whole table for
     // the ids (6.5 ms and 620 pages per call at 1,000 comments/s). Planned with the ids at
     // hand, it is the primary key; planning costs far less, once per transaction.
-    tx.exec_params(
-        "UPDATE outbox SET state = 'sent',"
-        " result = ($2::text[])[array_position($1::bigint[], id)]::jsonb,"
-        " last_error = NULL, updated_at = now() WHERE id = ANY($1::bigint[])",
-        ids.str(), results.str());
+    // Rows sent already (this write tried again after a commit whose answer was lost) are
+    // left alone and count nothing; the counts are written after this.
+    for (auto const& r :
+         tx.exec_params("UPDATE outbox SET state = 'sent',"
+                        " result = ($2::text[])[array_position($1::bigint[], id)]::jsonb,"
+                        " last_error = NULL, updated_at = now()"
+                        " WHERE id = ANY($1::bigint[]) AND state <> 'sent' RETURNING id",
+                        ids.str(), results.str())) {
+      auto& mark = sent_[r[0].as<std::int64_t>()];
+      count(mark.automation_id, mark.metric);
+    }
     sent_.clear();
   }
   if (!counts_.empty()) {

@@ -35,8 +35,11 @@ class merged_writes {
   void contact(const std::string& account_id, const std::string& igsid, const std::string& username,
                int triggered, std::optional<std::int64_t> inbound_ms);
   void decision(decision_row row);
-  /// The outbox row was sent, with the Graph API's answer `result_json`.
-  void sent(std::int64_t outbox_id, std::string result_json);
+  /// The outbox row was sent, with the Graph API's answer `result_json`; `metric` counts for
+  /// the automation only if the row was not marked sent before (a write tried again after a
+  /// commit whose answer was lost counts once).
+  void sent(std::int64_t outbox_id, std::string result_json, std::int64_t automation_id,
+            std::string metric);
 
   bool empty() const;
   /// Writes everything and empties this; throws what PostgreSQL throws. The last statements
@@ -53,7 +56,12 @@ class merged_writes {
   std::map<std::pair<std::int64_t, std::string>, std::int64_t> counts_;
   std::map<std::pair<std::string, std::string>, contact_seen> contacts_;
   std::vector<decision_row> decisions_;
-  std::map<std::int64_t, std::string> sent_;
+  struct sent_mark {
+    std::string result_json;
+    std::int64_t automation_id = 0;
+    std::string metric;
+  };
+  std::map<std::int64_t, sent_mark> sent_;
 };
 
 /// What a job of a shared transaction writes with: statements whose answer it needs run at

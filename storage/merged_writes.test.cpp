@@ -106,12 +106,18 @@ CAF_TEST(decisions keep the order they were added in and store empty fields as N
                   "prompted; NULL|179002|NULL|NULL|NULL|skipped:no_match");
 }
 
-CAF_TEST(a sent mark records the answer) {
+CAF_TEST(a sent mark records the answer and counts once) {
   merged_writes m;
-  m.sent(21, R"({"id":"180001"})");
+  m.sent(21, R"({"id":"180001"})", 11, "dm_sent");
   write(m);
   CAF_CHECK_EQUAL(one("SELECT state, result->>'id', last_error FROM outbox WHERE id = 21"),
                   "sent|180001|NULL");
+  CAF_CHECK_EQUAL(one("SELECT count FROM automation_daily WHERE metric = 'dm_sent'"), "1");
+  // The same write again (its first commit's answer was lost): nothing changes.
+  m.sent(21, R"({"id":"180002"})", 11, "dm_sent");
+  write(m);
+  CAF_CHECK_EQUAL(one("SELECT result->>'id' FROM outbox WHERE id = 21"), "180001");
+  CAF_CHECK_EQUAL(one("SELECT count FROM automation_daily WHERE metric = 'dm_sent'"), "1");
 }
 
 CAF_TEST(a merged row that fails at the commit fails its own job only) {
