@@ -50,11 +50,11 @@ batch_result store_batch(pqxx::connection& conn, const std::vector<const deliver
   // One statement for the batch, so no BEGIN and COMMIT round trips: PostgreSQL commits it
   // as a whole (and durably) when it ends, or nothing of it.
   pqxx::nontransaction tx(conn);
-  // The events go in as arrays; the raw bodies as one binary
-  // parameter (no escaping to parse, unlike a text array: 100 µs more per 1-event
-  // delivery) cut by byte offsets. (A COPY of the bodies cost a round trip more, and a COPY
-  // of the events into a temp table ON COMMIT DELETE ROWS cost its truncation, with its
-  // TOAST index, at every commit, about 8% of PostgreSQL's time at 1,000 comments/s.)
+  // The events go in as arrays; the raw bodies as one binary parameter cut by byte offsets
+  // (no escapes to parse, unlike a text array: 100 µs more per 1-event delivery). (A COPY of
+  // the bodies cost a round trip more, and a COPY of the events into a temp table ON COMMIT
+  // DELETE ROWS cost its truncation, with its TOAST index, at every commit, about 8% of
+  // PostgreSQL's time at 1,000 comments/s.)
   std::string bodies;
   sql_array delivery_rows, starts, lengths, counts;
   for (auto* d : batch) {
