@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -225,14 +226,17 @@ void stream(sim_client& sim, stop_flag& stop, double per_second, std::int64_t gu
   } while (!stop.wait_for(period));
 }
 
-std::string skip_summary(const std::string& url) {
+// The commonest skip reasons since `since_s` (this run's start: the line's other figures
+// count this run only, and the database keeps earlier runs' decisions).
+std::string skip_summary(const std::string& url, std::int64_t since_s) {
   try {
     auto conn = storage::connect(url);
     pqxx::read_transaction tx(*conn);
     std::string out;
-    for (auto const& r :
-         tx.exec("SELECT substr(outcome, 9), count(*) FROM decisions WHERE outcome LIKE 'skipped:%'"
-                 " GROUP BY 1 ORDER BY 2 DESC LIMIT 4"))
+    for (auto const& r : tx.exec_params(
+             "SELECT substr(outcome, 9), count(*) FROM decisions WHERE outcome LIKE 'skipped:%'"
+             " AND created_at >= to_timestamp($1) GROUP BY 1 ORDER BY 2 DESC LIMIT 4",
+             static_cast<double>(since_s)))
       out += (out.empty() ? "" : ", ") + r[0].as<std::string>() + " " + r[1].as<std::string>();
     return out;
   } catch (const std::exception&) {
@@ -325,8 +329,12 @@ int run_demo(config::settings cfg, const demo_options& opts) {
     auto& j = svc.journal_counters();
     int tick = 0;
     std::string skips;
+    auto since_s = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count() -
+                   1;
     while (!stop.wait_for(std::chrono::seconds(1))) {
-      if (++tick % 3 == 1) skips = skip_summary(url);
+      if (++tick % 3 == 1) skips = skip_summary(url, since_s);
       char line[512];
       std::snprintf(line, sizeof line,
                     "received %llu | matched %llu | public replies %llu | DMs %llu | skipped %llu "
