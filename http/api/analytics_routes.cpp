@@ -38,10 +38,9 @@ std::string csv_cell(std::string s) {
   return out + "\"";
 }
 
-const char* audience_query =
-    "SELECT igsid, coalesce(username, ''), to_char(first_seen AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(last_seen AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), automations_triggered, coalesce(is_following::text, '') "
+const std::string audience_query =
+    "SELECT igsid, coalesce(username, ''), " + at_utc("first_seen") + ", " + at_utc("last_seen") +
+    ", automations_triggered, coalesce(is_following::text, '') "
     "FROM contacts WHERE account_id = $1 AND ($2 = '' OR username ILIKE '%' || $2 || '%' OR igsid "
     "= $2) AND igsid > $3 ORDER BY igsid LIMIT $4";
 
@@ -131,39 +130,40 @@ void add_analytics_routes(router& r, api_context& ctx) {
     if (!before.empty() &&
         (before.size() > 18 || before.find_first_not_of("0123456789") != std::string::npos))
       return prepared(field_error("before", "a decision id"));
-    return prepared(db_fn([limit = *limit, before](pqxx::work& w,
-                                                   caller& c) -> std::optional<response> {
-      json::writer out;
-      out.begin_object().key("decisions").begin_array();
-      std::int64_t last = 0;
-      for (auto row : w.exec_params(
-               "SELECT id, coalesce(automation_id, 0), source_key, coalesce(sender_id, ''), "
-               "coalesce(username, ''), coalesce(text, ''), outcome, to_char(created_at AT TIME "
-               "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM decisions WHERE account_id = $1 "
-               "AND ($2 = '' OR id < $2::bigint) ORDER BY id DESC LIMIT $3",
-               c.params.at("account_id"), before, limit)) {
-        last = row[0].as<std::int64_t>();
-        out.begin_object().field("id", last);
-        auto aid = row[1].as<std::int64_t>();
-        out.key("automation_id");
-        if (aid)
-          out.value(aid);
-        else
-          out.null();
-        out.field("source_key", row[2].as<std::string>())
-            .field("sender_id", row[3].as<std::string>());
-        out.field("username", row[4].as<std::string>()).field("text", row[5].as<std::string>());
-        out.field("outcome", row[6].as<std::string>()).field("at", row[7].as<std::string>());
-        out.end_object();
-      }
-      out.end_array().key("next_before");
-      if (last)
-        out.value(std::to_string(last));
-      else
-        out.null();
-      out.end_object();
-      return json_ok(200, out.take());
-    }));
+    return prepared(
+        db_fn([limit = *limit, before](pqxx::work& w, caller& c) -> std::optional<response> {
+          json::writer out;
+          out.begin_object().key("decisions").begin_array();
+          std::int64_t last = 0;
+          for (auto row : w.exec_params(
+                   "SELECT id, coalesce(automation_id, 0), source_key, coalesce(sender_id, ''), "
+                   "coalesce(username, ''), coalesce(text, ''), outcome, " +
+                       at_utc("created_at") +
+                       " FROM decisions WHERE account_id = $1 "
+                       "AND ($2 = '' OR id < $2::bigint) ORDER BY id DESC LIMIT $3",
+                   c.params.at("account_id"), before, limit)) {
+            last = row[0].as<std::int64_t>();
+            out.begin_object().field("id", last);
+            auto aid = row[1].as<std::int64_t>();
+            out.key("automation_id");
+            if (aid)
+              out.value(aid);
+            else
+              out.null();
+            out.field("source_key", row[2].as<std::string>())
+                .field("sender_id", row[3].as<std::string>());
+            out.field("username", row[4].as<std::string>()).field("text", row[5].as<std::string>());
+            out.field("outcome", row[6].as<std::string>()).field("at", row[7].as<std::string>());
+            out.end_object();
+          }
+          out.end_array().key("next_before");
+          if (last)
+            out.value(std::to_string(last));
+          else
+            out.null();
+          out.end_object();
+          return json_ok(200, out.take());
+        }));
   });
 
   add(r, ctx, "GET", account + "/audience", access::member, [](request& req, caller&) {

@@ -40,11 +40,9 @@ std::string issue_token(pqxx::work& w, std::int64_t user_id, std::string_view pu
 }
 
 void write_user(pqxx::work& w, json::writer& out, std::int64_t user_id) {
-  auto u = w.exec_params1(
-      "SELECT id, email, coalesce(name, ''), email_verified_at IS NOT NULL, "
-      "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM users "
-      "WHERE id = $1",
-      user_id);
+  auto u = w.exec_params1("SELECT id, email, coalesce(name, ''), email_verified_at IS NOT NULL, " +
+                              at_utc("created_at") + " FROM users WHERE id = $1",
+                          user_id);
   out.key("user").begin_object();
   out.field("id", u[0].as<std::int64_t>()).field("email", u[1].as<std::string>());
   out.field("name", u[2].as<std::string>()).field("email_verified", u[3].as<bool>());
@@ -401,22 +399,21 @@ void add_auth_routes(router& r, api_context& ctx) {
   });
 
   add(r, ctx, "GET", "/api/v1/me/security-events", access::session, [](request&, caller&) {
-    return std::variant<response, db_fn>(
-        db_fn([](pqxx::work& w, caller& c) -> std::optional<response> {
-          json::writer out;
-          out.begin_object().key("events").begin_array();
-          for (auto row : w.exec_params(
-                   "SELECT kind, coalesce(ip, ''), coalesce(user_agent, ''), to_char(created_at AT "
-                   "TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM security_events WHERE "
-                   "user_id = $1 ORDER BY id DESC LIMIT 100",
-                   c.user_id)) {
-            out.begin_object().field("kind", row[0].as<std::string>());
-            out.field("ip", row[1].as<std::string>()).field("user_agent", row[2].as<std::string>());
-            out.field("at", row[3].as<std::string>()).end_object();
-          }
-          out.end_array().end_object();
-          return json_ok(200, out.take());
-        }));
+    return std::variant<response, db_fn>(db_fn([](pqxx::work& w,
+                                                  caller& c) -> std::optional<response> {
+      json::writer out;
+      out.begin_object().key("events").begin_array();
+      for (auto row : w.exec_params(
+               "SELECT kind, coalesce(ip, ''), coalesce(user_agent, ''), " + at_utc("created_at") +
+                   " FROM security_events WHERE user_id = $1 ORDER BY id DESC LIMIT 100",
+               c.user_id)) {
+        out.begin_object().field("kind", row[0].as<std::string>());
+        out.field("ip", row[1].as<std::string>()).field("user_agent", row[2].as<std::string>());
+        out.field("at", row[3].as<std::string>()).end_object();
+      }
+      out.end_array().end_object();
+      return json_ok(200, out.take());
+    }));
   });
 }
 

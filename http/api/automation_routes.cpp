@@ -20,9 +20,8 @@ const std::string columns =
     "array_to_json(keywords)::text, array_to_json(exclude_keywords)::text, accent_insensitive, "
     "ignore_replies, priority, array_to_json(public_replies)::text, coalesce(dm_text, ''), "
     "dm_buttons::text, follow_gate, coalesce(follow_prompt_text, ''), "
-    "coalesce(follow_button_title, ''), max_reprompts, status, coalesce(paused_reason, ''), "
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+    "coalesce(follow_button_title, ''), max_reprompts, status, coalesce(paused_reason, ''), " +
+    at_utc("created_at") + ", " + at_utc("updated_at");
 
 std::vector<std::string> string_array(std::string json) {
   std::string err;

@@ -286,10 +286,10 @@ void add_instagram_routes(router& r, api_context& ctx) {
     json::writer out;
     auto rows = w.exec_params(
         "SELECT id, username, coalesce(account_type, ''), status, coalesce(status_reason, ''), "
-        "coalesce(to_char(token_expires_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), to_char(connected_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM ig_accounts WHERE workspace_id = $1 AND ($2::text "
-        "IS NULL OR id = $2) ORDER BY connected_at, id",
+        "coalesce(" +
+            at_utc("token_expires_at") + ", ''), " + at_utc("connected_at") +
+            " FROM ig_accounts WHERE workspace_id = $1 AND ($2::text IS NULL OR id = $2)"
+            " ORDER BY connected_at, id",
         ws, one);
     auto write = [&](const pqxx::row& row) {
       out.begin_object().field("id", row[0].as<std::string>());
