@@ -26,6 +26,16 @@ std::string query_one(pool& p, const std::string& sql) {
   return fut.get();
 }
 
+// A fresh database with `setup` run in it; returns its URL.
+std::string database_with(const std::string& setup) {
+  auto url = testing::fresh_database();
+  pqxx::connection c(url);
+  pqxx::work tx(c);
+  tx.exec0(setup);
+  tx.commit();
+  return url;
+}
+
 }  // namespace
 
 CAF_TEST(pool runs jobs on its connections) {
@@ -96,13 +106,7 @@ struct held_worker {
 }  // namespace
 
 CAF_TEST(transaction jobs waiting together share one commit) {
-  auto url = testing::fresh_database();
-  {
-    pqxx::connection c(url);
-    pqxx::work tx(c);
-    tx.exec0("CREATE TABLE t (n int PRIMARY KEY)");
-    tx.commit();
-  }
+  auto url = database_with("CREATE TABLE t (n int PRIMARY KEY)");
   pool p({url, 1, 100});
   std::vector<std::string> txids(10);
   std::vector<std::promise<void>> committed(10);
@@ -125,14 +129,7 @@ CAF_TEST(transaction jobs waiting together share one commit) {
 }
 
 CAF_TEST(a failing job in a shared transaction fails alone and the others commit) {
-  auto url = testing::fresh_database();
-  {
-    pqxx::connection c(url);
-    pqxx::work tx(c);
-    tx.exec0("CREATE TABLE t (n int PRIMARY KEY)");
-    tx.exec0("INSERT INTO t VALUES (2)");
-    tx.commit();
-  }
+  auto url = database_with("CREATE TABLE t (n int PRIMARY KEY); INSERT INTO t VALUES (2)");
   pool p({url, 1, 100});
   std::vector<std::promise<std::string>> outcome(3);
   {
@@ -155,14 +152,9 @@ CAF_TEST(a failing job in a shared transaction fails alone and the others commit
 }
 
 CAF_TEST(a violated constraint is reported as permanent and a lost server is not ) {
-  auto url = testing::fresh_database();
-  {
-    pqxx::connection c(url);
-    pqxx::work tx(c);
-    tx.exec0("CREATE TABLE parent (id int PRIMARY KEY)");
-    tx.exec0("CREATE TABLE child (parent int REFERENCES parent (id))");
-    tx.commit();
-  }
+  auto url = database_with(
+      "CREATE TABLE parent (id int PRIMARY KEY);"
+      " CREATE TABLE child (parent int REFERENCES parent (id))");
   pool p({url, 1, 10});
   std::promise<std::string> outcome;
   p.submit_in_transaction(
