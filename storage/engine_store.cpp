@@ -163,16 +163,10 @@ inserted_actions decide_and_insert(pqxx::work& tx, const std::string& account_id
   for (std::size_t i = 0; i < actions.size(); ++i) {
     auto& a = actions[i];
     bool now = i < send_now.size() && send_now[i];
-    if (a.automation_id > 0)
-      automations.add(a.automation_id);
-    else
-      automations.add_null();
+    automations.add_or_null(a.automation_id > 0 ? std::optional(a.automation_id) : std::nullopt);
     sources.add(a.source_key);
     kinds.add(rules::to_string(a.kind));
-    if (a.recipient_id.empty())
-      recipients.add_null();
-    else
-      recipients.add(a.recipient_id);
+    recipients.add_or_null(a.recipient_id);
     requests.add(request_json(a));
     states.add(now ? "in_flight" : "pending");
   }

@@ -7,24 +7,6 @@
 
 namespace komentra::storage {
 
-namespace {
-
-void add_text_or_null(sql_array& a, const std::string& s) {
-  if (s.empty())
-    a.add_null();
-  else
-    a.add(s);
-}
-
-void add_optional(sql_array& a, const std::optional<std::int64_t>& v) {
-  if (v)
-    a.add(*v);
-  else
-    a.add_null();
-}
-
-}  // namespace
-
 void merged_writes::count(std::int64_t automation_id, const std::string& metric) {
   if (automation_id > 0) ++counts_[{automation_id, metric}];
 }
@@ -56,12 +38,12 @@ void merged_writes::flush(pqxx::work& tx) {
     sql_array accounts, automations, journals, sources, senders, usernames, texts, outcomes;
     for (auto& d : decisions_) {
       accounts.add(d.account_id);
-      add_optional(automations, d.automation_id);
-      add_optional(journals, d.journal_id);
+      automations.add_or_null(d.automation_id);
+      journals.add_or_null(d.journal_id);
       sources.add(d.source_key);
-      add_text_or_null(senders, d.sender_id);
-      add_text_or_null(usernames, d.username);
-      add_text_or_null(texts, d.text);
+      senders.add_or_null(d.sender_id);
+      usernames.add_or_null(d.username);
+      texts.add_or_null(d.text);
       outcomes.add(d.outcome);
     }
     // In job order, so an event's outcome comes before its notes (ids give the order).
@@ -80,9 +62,9 @@ void merged_writes::flush(pqxx::work& tx) {
     for (auto& [key, c] : contacts_) {
       accounts.add(key.first);
       igsids.add(key.second);
-      add_text_or_null(usernames, c.username);
+      usernames.add_or_null(c.username);
       triggered.add(c.triggered);
-      add_optional(inbound, c.inbound_ms);
+      inbound.add_or_null(c.inbound_ms);
     }
     prepared(
         tx,

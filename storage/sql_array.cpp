@@ -30,4 +30,12 @@ sql_array& sql_array::add_null() {
   return *this;
 }
 
+sql_array& sql_array::add_or_null(std::string_view text) {
+  return text.empty() ? add_null() : add(text);
+}
+
+sql_array& sql_array::add_or_null(std::optional<std::int64_t> number) {
+  return number ? add(*number) : add_null();
+}
+
 }  // namespace komentra::storage

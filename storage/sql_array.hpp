@@ -4,6 +4,7 @@
 /// row, without a staging table. libpqxx 6.4 can parse arrays but not write them.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,9 @@ class sql_array {
   sql_array& add(std::string_view text);
   sql_array& add(std::int64_t number);
   sql_array& add_null();
+  /// NULL for empty text, or for no number (columns where "none" is stored as NULL).
+  sql_array& add_or_null(std::string_view text);
+  sql_array& add_or_null(std::optional<std::int64_t> number);
   bool empty() const { return count_ == 0; }
   std::size_t size() const { return count_; }
   /// The literal, e.g. {"a",NULL,"b\"c"}.

@@ -57,6 +57,15 @@ CAF_TEST(numbers and an empty array) {
   n.add(std::int64_t{-1}).add(std::int64_t{0}).add(std::int64_t{9007199254740993});
   CAF_CHECK_EQUAL(round_trip(*conn, n, "bigint"),
                   (std::vector<std::string>{"-1", "0", "9007199254740993"}));
+  sql_array maybe;
+  maybe.add_or_null(std::optional<std::int64_t>{7}).add_or_null(std::nullopt);
+  maybe.add_or_null(std::optional<std::int64_t>{0});
+  CAF_CHECK_EQUAL(round_trip(*conn, maybe, "bigint"),
+                  (std::vector<std::string>{"7", "<null>", "0"}));
+  sql_array texts;
+  texts.add_or_null("a").add_or_null("").add_or_null("NULL");
+  CAF_CHECK_EQUAL(round_trip(*conn, texts, "text"),
+                  (std::vector<std::string>{"a", "<null>", "NULL"}));
   sql_array none;
   CAF_CHECK(none.empty());
   CAF_CHECK_EQUAL(none.str(), "{}");
