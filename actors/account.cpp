@@ -533,15 +533,10 @@ void handle_result(account_ptr self, send_result& r) {
     else if (row.kind != "follow_check")
       ++counters->dms;
     auto result_id = r.result_id;
-    if (row.kind != "follow_check") {
-      write_only(self, [row, result_id](storage::shared_tx& tx) {
-        storage::mark_sent(tx, row, result_id);
-      });
-      return;
-    }
-    // A follow check answered: the link, a re-prompt, or nothing.
     write_only(
         self, [row, result_id](storage::shared_tx& tx) { storage::mark_sent(tx, row, result_id); });
+    if (row.kind != "follow_check") return;
+    // A follow check answered: the link, a re-prompt, or nothing.
     auto follows = protocol::parse_follows(r.body);
     auto* a = st.rules.find(row.automation_id);
     if (!a) return;
