@@ -4,6 +4,7 @@
 
 #include <pqxx/pqxx>
 
+#include "common/crypto.hpp"
 #include "protocol/event_json.hpp"
 #include "storage/prepared.hpp"
 #include "storage/sql_array.hpp"
@@ -11,6 +12,24 @@
 namespace komentra::storage {
 
 namespace {
+
+// What the journal's unique key holds of an event's account and key: themselves, or past
+// 256 bytes their SHA-256 (unique all the same). No Meta id comes near that; a broken or
+// hostile one could exceed what a btree entry holds (2.7 KB), and its delivery would fail
+// at every retry, with the good events beside it.
+std::string indexable(const std::string& id) {
+  return id.size() <= 256 ? id : "sha256:" + crypto::to_hex(crypto::sha256(id));
+}
+
+// The event's time as PostgreSQL's timestamptz can hold it (before the year 10000; 0 is
+// unknown, stored NULL): a time past it failed the delivery at every retry.
+std::int64_t storable_time_ms(std::int64_t ms) {
+  return ms > 0 && ms < 253402300800000 ? ms : 0;
+}
+
+std::string unique_key_of(const protocol::webhook_event& ev) {
+  return indexable(ev.account_id) + '\n' + indexable(ev.dedupe_key);
+}
 
 // The duplicates of the batch whose stored copy has a journal_pending row; `inserted` holds
 // the keys this batch inserted (their copies are routed as new already). Planned at each
@@ -24,10 +43,10 @@ std::vector<inserted_event> undecided_duplicates(
   for (std::size_t di = 0; di < batch.size(); ++di)
     for (std::size_t ei = 0; ei < batch[di]->events.size(); ++ei) {
       auto& ev = batch[di]->events[ei];
-      auto key = ev.account_id + '\n' + ev.dedupe_key;
+      auto key = unique_key_of(ev);
       if (inserted.count(key) || !where.emplace(key, std::make_pair(di, ei)).second) continue;
-      accounts.add(ev.account_id);
-      keys.add(ev.dedupe_key);
+      accounts.add(indexable(ev.account_id));
+      keys.add(indexable(ev.dedupe_key));
     }
   std::vector<inserted_event> out;
   if (where.empty()) return out;
@@ -67,10 +86,10 @@ batch_result store_batch(pqxx::connection& conn, const std::vector<const deliver
   sql_array accounts, keys, kinds, times, delivery_ids, events;
   for (auto* d : batch)
     for (auto& ev : d->events) {
-      accounts.add(ev.account_id);
-      keys.add(ev.dedupe_key);
+      accounts.add(indexable(ev.account_id));
+      keys.add(indexable(ev.dedupe_key));
       kinds.add(protocol::to_string(ev.kind));
-      times.add(ev.time_ms);
+      times.add(storable_time_ms(ev.time_ms));
       delivery_ids.add(d->id);
       events.add(protocol::to_json(ev));
     }
@@ -101,7 +120,7 @@ batch_result store_batch(pqxx::connection& conn, const std::vector<const deliver
   for (std::size_t di = 0; di < batch.size(); ++di)
     for (std::size_t ei = 0; ei < batch[di]->events.size(); ++ei) {
       auto& ev = batch[di]->events[ei];
-      auto it = ids.find(ev.account_id + '\n' + ev.dedupe_key);
+      auto it = ids.find(unique_key_of(ev));
       if (it == ids.end() || it->second < 0) {
         ++res.duplicates;
         continue;

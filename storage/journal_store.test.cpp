@@ -160,6 +160,31 @@ CAF_TEST(a failed duplicate lookup leaves the batch stored and reported stored) 
   tx.exec0("DROP ROLE " + role);
 }
 
+// Found by a break test: a signed delivery with a time past what timestamptz holds, or an
+// id longer than a btree entry holds, got 503 at every retry (and took its good events
+// with it). Both are stored; the long key still dedupes.
+CAF_TEST(an event with an absurd time or an overlong id is stored and still deduplicated) {
+  auto far = comment("17900000000000031", "a");
+  far.time_ms = 9300000000000000;
+  std::string noise;
+  std::uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 4000; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // not compressible, as a hostile id would be
+    noise += static_cast<char>('!' + x % 90);
+  }
+  auto longid = comment(noise, "b");
+  delivery_record a{"d1", "{}", {far, longid, comment("17900000000000032", "c")}};
+  auto res = store_batch(*conn, {&a});
+  CAF_CHECK_EQUAL(res.inserted.size(), 3u);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events WHERE event_time IS NULL"), 1u);
+  delivery_record again{"d2", "{}", {longid}};
+  auto dup = store_batch(*conn, {&again});
+  CAF_CHECK_EQUAL(dup.inserted.size(), 0u);
+  CAF_CHECK_EQUAL(dup.duplicates, 1u);
+  CAF_CHECK_EQUAL(dup.undecided.size(), 1u);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events"), 3u);
+}
+
 CAF_TEST(duplicates inside one batch are stored once) {
   delivery_record a{"d1", "{}", {comment("17900000000000001", "link")}};
   delivery_record b{"d2", "{}", {comment("17900000000000001", "link")}};
