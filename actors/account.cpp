@@ -32,13 +32,6 @@ namespace komentra::actors {
 
 namespace {
 
-using clock = std::chrono::system_clock;
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now().time_since_epoch())
-      .count();
-}
-
 using bucket = rules::rate_budget;
 
 // Reply variants are picked with this; one engine per scheduler thread instead of one per
@@ -261,9 +254,9 @@ std::int64_t wait_for(account_state& st, const std::string& kind, std::int64_t n
   return wait;
 }
 
-void take_budget(account_state& st, const std::string& kind) {
-  if (auto* b = bucket_for(st, kind)) b->take();
-  if (kind == "private_reply") st.sends.take();
+void take_budget(account_state& st, const std::string& kind, std::int64_t now) {
+  if (auto* b = bucket_for(st, kind)) b->take(now);
+  if (kind == "private_reply") st.sends.take(now);
 }
 
 void give_back_budget(account_state& st, const std::string& kind) {
@@ -305,14 +298,15 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
     st.queued.push_back(std::move(row));
     return;
   }
-  auto now = now_ms();
+  auto now = st.ctx->now_ms();
   auto wait = std::max(wait_for(st, row.kind, now), row.not_before_ms - now);
   if (wait > 0) {
     ++st.ctx->counters->budget_waits;
     st.ctx->counters->budget_wait_ms += static_cast<std::uint64_t>(wait);
-    if (in_flight_already) {
-      // Planned for now but the budget is gone: the row goes back to pending with its
-      // not-before time, which survives a restart.
+    if (in_flight_already || now + wait > row.not_before_ms + 1000) {
+      // Over the budget: the row waits as pending with its not-before time, which the
+      // dashboard shows and a restart keeps (a wait that is only the row's own not-before
+      // time is stored already).
       auto id = row.id;
       auto at = now + wait;
       write_only(self,
@@ -324,7 +318,7 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
     arm_tick(self, wait);
     return;
   }
-  take_budget(st, row.kind);
+  take_budget(st, row.kind, now);
   if (in_flight_already) return send_now(self, std::move(row));
   // The call waits for the in_flight mark's commit: a crash or an outage after the call
   // then finds the row interrupted and reads it back instead of sending it blind again.
@@ -429,19 +423,19 @@ void decide_next(account_ptr self) {
   auto& st = self->state;
   auto ev = st.waiting.pop_front();
   auto d = std::make_shared<rules::decision>(
-      rules::decide(st.info, st.rules, ev.event, now_ms(), thread_rng()));
+      rules::decide(st.info, st.rules, ev.event, st.ctx->now_ms(), thread_rng()));
   if (st.status != "active" && d->outcome == "matched") {
     d->outcome = "skipped:account_" + st.status;
     d->actions.clear();
   }
   // Reserve budget now so actions that can go at once are inserted in flight: one
   // database round trip between the webhook and the Graph API call.
-  auto now = now_ms();
+  auto now = st.ctx->now_ms();
   auto reserved = std::make_shared<std::vector<bool>>();
   for (auto& a : d->actions) {
     auto kind = rules::to_string(a.kind);
     bool go = can_send(st) && wait_for(st, kind, now) == 0;
-    if (go) take_budget(st, kind);
+    if (go) take_budget(st, kind, now);
     reserved->push_back(go);
   }
   st.planning = true;
@@ -520,7 +514,7 @@ void handle_result(account_ptr self, send_result& r) {
   auto& st = self->state;
   --st.in_flight;
   auto row = r.row;
-  auto now = now_ms();
+  auto now = st.ctx->now_ms();
   auto counters = st.ctx->counters;
   // Usage near the limit: slow down before Meta throttles (§5.2).
   if (r.usage_percent >= 95 && st.throttled_until_ms < now + 60000)
@@ -655,6 +649,10 @@ void on_loaded(account_ptr self, storage::account_snapshot& snap) {
     return;
   }
   apply_snapshot(self, snap);
+  // The hourly budgets start with the last hour's calls counted (a private reply also used
+  // a send, but that second is long gone).
+  for (auto at : snap.recent_private_replies) st.private_replies.take(at);
+  for (auto at : snap.recent_public_replies) st.public_replies.take(at);
   // Journal events not yet decided come first (they are older); duplicates of
   // queued live events are dropped by the journal's processed mark.
   fifo<stored_event> replay;
@@ -739,7 +737,7 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
       [=](run_atom, account_task& task) { task(self); },
       [=](event_atom, stored_event& ev) {
         auto& st = self->state;
-        st.last_event_ms = now_ms();
+        st.last_event_ms = st.ctx->now_ms();
         if (st.waiting.size() >= st.ctx->settings.mailbox_high_watermark) {
           // Bounded memory: the event stays unprocessed in the journal and is fetched
           // again once the backlog is worked off.
@@ -769,7 +767,7 @@ caf::behavior account_impl(account_ptr self, std::shared_ptr<engine_context> ctx
       },
       [=](state_atom) -> std::string {
         auto& st = self->state;
-        auto now = now_ms();
+        auto now = st.ctx->now_ms();
         json::writer w;
         w.begin_object().field("account_id", st.info.id).field("username", st.info.username);
         w.field("status", st.ph == phase::loading ? std::string("loading") : st.status);

@@ -91,6 +91,15 @@ struct engine_context {
   /// Database errors of account actors, logged once per 10 s (an outage fails them all).
   std::shared_ptr<log::rate_limited> db_warnings =
       std::make_shared<log::rate_limited>(std::chrono::seconds(10));
+  /// Wall-clock time (ms since the epoch) as the account actors see it: the system clock,
+  /// or the test clock of CAF's deterministic actor tests, which advance it with their
+  /// timers.
+  std::function<std::int64_t()> clock = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  std::int64_t now_ms() const { return clock(); }
 };
 
 /// A Graph API call for a sender, with everything it needs to answer.

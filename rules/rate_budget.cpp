@@ -1,40 +1,67 @@
 #include "rules/rate_budget.hpp"
 
 #include <algorithm>
-#include <cmath>
 
 namespace komentra::rules {
 
-void rate_budget::configure(double capacity, std::chrono::milliseconds period) {
-  tokens_ = configured_ ? std::min(tokens_, capacity) : capacity;
-  capacity_ = capacity;
-  per_ms_ = capacity / static_cast<double>(std::max<std::int64_t>(1, period.count()));
-  configured_ = true;
+namespace {
+constexpr std::int64_t slots_per_period = 60;
 }
 
-void rate_budget::refill(std::int64_t now_ms) {
-  if (last_ms_ != 0 && now_ms > last_ms_)
-    tokens_ = std::min(capacity_, tokens_ + static_cast<double>(now_ms - last_ms_) * per_ms_);
-  if (now_ms > last_ms_) last_ms_ = now_ms;
+void rate_budget::configure(int capacity, std::chrono::milliseconds period) {
+  capacity_ = std::max(0, capacity);
+  auto ms = std::max<std::int64_t>(1, period.count());
+  if (ms != period_ms_) {
+    // Slot numbers depend on the slot length: a new period starts an empty window (the
+    // account actor's periods are fixed, so this is the first call).
+    slots_.clear();
+    counted_ = 0;
+  }
+  period_ms_ = ms;
+  slot_ms_ = std::max<std::int64_t>(1, ms / slots_per_period);
+}
+
+void rate_budget::expire(std::int64_t now_ms) {
+  auto gone = std::find_if(slots_.begin(), slots_.end(),
+                           [&](const slot& s) { return leaves_at(s.index) > now_ms; });
+  for (auto it = slots_.begin(); it != gone; ++it) counted_ -= it->count;
+  slots_.erase(slots_.begin(), gone);
+  if (slots_.empty()) slots_.shrink_to_fit();
 }
 
 std::int64_t rate_budget::wait_ms(std::int64_t now_ms) {
-  refill(now_ms);
-  if (tokens_ >= 1) return 0;
-  return static_cast<std::int64_t>(std::ceil((1 - tokens_) / per_ms_));
+  expire(now_ms);
+  if (counted_ < capacity_) return 0;
+  if (capacity_ == 0) return period_ms_;
+  // The wait ends when enough old slots have left for one more action.
+  std::int32_t over = counted_ - capacity_ + 1;
+  for (auto& s : slots_) {
+    over -= s.count;
+    if (over <= 0) return leaves_at(s.index) - now_ms;
+  }
+  return period_ms_;
 }
 
-void rate_budget::take() {
-  tokens_ -= 1;
+void rate_budget::take(std::int64_t at_ms) {
+  auto index = at_ms / slot_ms_;
+  ++counted_;
+  // A time before the newest slot (the clock stepped back) counts in the newest slot.
+  if (!slots_.empty() && slots_.back().index >= index) {
+    ++slots_.back().count;
+    return;
+  }
+  slots_.push_back({index, 1});
 }
 
 void rate_budget::give_back() {
-  tokens_ = std::min(capacity_, tokens_ + 1);
+  if (slots_.empty()) return;
+  --counted_;
+  if (--slots_.back().count == 0) slots_.pop_back();
 }
 
 std::int64_t rate_budget::left(std::int64_t now_ms) {
-  refill(now_ms);
-  return std::max<std::int64_t>(0, static_cast<std::int64_t>(tokens_));
+  expire(now_ms);
+  return std::max<std::int64_t>(0, capacity_ - counted_);
 }
 
 }  // namespace komentra::rules

@@ -263,6 +263,19 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
     tx.commit();
     return snap;
   }
+  // Calls of the last hour (61 minutes: the budget's slots are minutes), read before
+  // interrupted rows go back to pending below. A row's updated_at is its call's time once
+  // it is in flight or settled; partial index outbox_recent_calls.
+  for (auto const& r :
+       prepared(tx,
+                "SELECT kind, (extract(epoch FROM updated_at) * 1000)::bigint FROM outbox"
+                " WHERE account_id = $1 AND kind IN ('public_reply', 'private_reply')"
+                " AND state IN ('in_flight', 'sent', 'unknown', 'failed') AND attempts > 0"
+                " AND updated_at > now() - interval '61 minutes' ORDER BY updated_at",
+                account_id))
+    (r[0].as<std::string>() == "public_reply" ? snap.recent_public_replies
+                                              : snap.recent_private_replies)
+        .push_back(r[1].as<std::int64_t>());
   // A crash between "in flight" and the answer leaves the outcome unknown (invariant 4).
   // Such rows wait again, marked interrupted: the sender reads back (the comment's
   // replies, the conversation) before it writes, and leaves unknown what it cannot read.
@@ -434,7 +447,8 @@ void reschedule(pqxx::work& tx, std::int64_t id, std::int64_t not_before_ms,
                 const std::string& error) {
   prepared(tx,
            "UPDATE outbox SET state = 'pending', not_before = to_timestamp($2 / 1000.0),"
-           " last_error = NULLIF($3, ''), updated_at = now() WHERE id = $1 AND state <> 'sent'",
+           " last_error = NULLIF($3, ''), updated_at = now()"
+           " WHERE id = $1 AND state IN ('pending', 'in_flight')",
            id, not_before_ms, error);
 }
 

@@ -66,12 +66,17 @@ struct account_snapshot {
   std::vector<rules::automation> automations;
   std::vector<outbox_row> pending;         ///< pending rows to (re)send
   std::vector<journal_entry> unprocessed;  ///< journal events not yet decided
+  /// When the account's private and public replies of about the last hour were called (ms
+  /// since the epoch, oldest first): a new actor's hourly budgets start with them counted,
+  /// so a restart or a passivation never grants a fresh hour.
+  std::vector<std::int64_t> recent_private_replies, recent_public_replies;
 };
 
 /// Loads everything an account actor needs. With `recover` (a new actor), rows left
-/// in_flight by a crash become 'unknown' (their outcome cannot be known, so they are not
-/// resent) and pending rows and unprocessed journal events are returned; without it
-/// (a running actor reloading its automations) only the record and automations.
+/// in_flight by a crash go back to pending marked interrupted (the sender reads back before
+/// it writes again), and pending rows, unprocessed journal events and the last hour's calls
+/// are returned; without it (a running actor reloading its automations) only the record and
+/// automations.
 account_snapshot load_account(pqxx::connection& c, const std::string& account_id,
                               const std::string& token_key_hex, std::size_t max_unprocessed,
                               bool recover = true);
@@ -125,6 +130,8 @@ void mark_sent(shared_tx& tx, const outbox_row& row, const std::string& result_i
 /// "dm_failed:user_unavailable") is recorded as a decision and a daily metric.
 void mark_final(shared_tx& tx, const outbox_row& row, const std::string& state,
                 const std::string& error, const std::string& analytics_outcome);
+/// A pending or in-flight row waits until `not_before_ms`; a settled or cancelled one is left
+/// alone.
 void reschedule(pqxx::work& tx, std::int64_t id, std::int64_t not_before_ms,
                 const std::string& error);
 

@@ -495,6 +495,25 @@ CAF_TEST(an action interrupted by a kill is sent after the restart without waiti
   CAF_CHECK_EQUAL(occurrences(h.komentra().output(), "delivery : "), 0u);
 }
 
+CAF_TEST(an hour spanning a restart sends no more public replies than the budget) {
+  h.add_automation(r1_columns());
+  std::map<std::string, std::string> two_an_hour{{"KOMENTRA_ENGINE_PUBLIC_REPLIES_PER_HOUR", "2"}};
+  h.restart_komentra(two_an_hour);
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  h.sim("POST", "/_sim/comments", comment("17900000000000002", "link"));
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/replies").size() == 2; }));
+  h.restart_komentra(two_an_hour);
+  h.sim("POST", "/_sim/comments", comment("17900000000000003", "link"));
+  // Its private reply goes (750 an hour); its public reply waits for the hour to pass.
+  CAF_REQUIRE(h.eventually([&] { return sent_messages(h) == 3; }));
+  CAF_CHECK_EQUAL(h.query("SELECT state || ' ' || (not_before > now() + interval '55 minutes')"
+                          " FROM outbox WHERE kind = 'public_reply'"
+                          " AND source_key = '17900000000000003'"),
+                  "pending true");
+  std::this_thread::sleep_for(500ms);
+  CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 2u);
+}
+
 CAF_TEST(an account that cannot send keeps no actor for its waiting actions) {
   h.add_automation(r1_columns());
   // A public reply waits in the outbox of an account whose token Instagram rejected.
