@@ -28,7 +28,8 @@ struct router_state {
   router_stats stats;
   std::shared_ptr<engine_context> ctx;
   std::map<std::string, caf::actor> accounts;
-  std::map<std::string, std::deque<steady::time_point>> crash_history;
+  /// Crash times (engine clock, ms) per account within the crash window.
+  std::map<std::string, std::deque<std::int64_t>> crash_history;
   /// Accounts found not connected, until when their events are dropped here.
   std::unordered_map<std::string, steady::time_point> unknown;
   /// Every live account actor by address, with its account id: shared with the router's
@@ -118,10 +119,11 @@ void on_down(router_ptr self, const caf::down_msg& dm) {
     return;
   // A crash: restart with state reloaded, unless it keeps crashing.
   auto& history = st.crash_history[id];
-  auto now = steady::now();
+  auto now = st.ctx->now_ms();
+  auto window =
+      std::chrono::duration_cast<std::chrono::milliseconds>(st.ctx->settings.crash_window);
   history.push_back(now);
-  while (!history.empty() && now - history.front() > st.ctx->settings.crash_window)
-    history.pop_front();
+  while (!history.empty() && now - history.front() > window.count()) history.pop_front();
   ++st.ctx->counters->account_restarts;
   auto reason = self->system().render(dm.reason);
   if (static_cast<int>(history.size()) > st.ctx->settings.crash_limit) {

@@ -263,14 +263,14 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
     tx.commit();
     return snap;
   }
-  // Calls of the last hour (61 minutes: the budget's slots are minutes), read before
-  // interrupted rows go back to pending below. A row's updated_at is its call's time once
-  // it is in flight or settled; partial index outbox_recent_calls.
+  // Settled calls of the last hour (61 minutes: the budget's slots are minutes): a settled
+  // row's updated_at is its call's time (partial index outbox_recent_calls). Rows left in
+  // flight are not counted: they go back to pending below and take their budget again.
   for (auto const& r :
        prepared(tx,
                 "SELECT kind, (extract(epoch FROM updated_at) * 1000)::bigint FROM outbox"
                 " WHERE account_id = $1 AND kind IN ('public_reply', 'private_reply')"
-                " AND state IN ('in_flight', 'sent', 'unknown', 'failed') AND attempts > 0"
+                " AND state IN ('sent', 'unknown', 'failed') AND attempts > 0"
                 " AND updated_at > now() - interval '61 minutes' ORDER BY updated_at",
                 account_id))
     (r[0].as<std::string>() == "public_reply" ? snap.recent_public_replies

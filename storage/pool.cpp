@@ -36,9 +36,23 @@ pool::~pool() {
   {
     std::lock_guard<std::mutex> lock(mtx_);
     stopping_ = true;
+    held_ = false;
   }
   cv_.notify_all();
   for (auto& t : threads_) t.join();
+}
+
+void pool::hold(bool on) {
+  {
+    std::lock_guard<std::mutex> lock(mtx_);
+    held_ = on;
+  }
+  cv_.notify_all();
+}
+
+void pool::wait_idle() {
+  std::unique_lock<std::mutex> lock(mtx_);
+  idle_cv_.wait(lock, [&] { return busy_ == 0 && (queue_.empty() || held_); });
 }
 
 bool pool::enqueue(task t) {
@@ -108,7 +122,7 @@ void pool::work(std::size_t) {
     std::vector<task> batch;
     {
       std::unique_lock<std::mutex> lock(mtx_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty()); });
       if (queue_.empty()) break;
       // Transaction jobs at the head of the queue share one transaction; taking only
       // the head keeps jobs in the order they were queued.
@@ -165,7 +179,7 @@ void pool::work(std::size_t) {
         if (failed.fail) failed.fail(error);
     }
     std::lock_guard<std::mutex> lock(mtx_);
-    --busy_;
+    if (--busy_ == 0 && queue_.empty()) idle_cv_.notify_all();
   }
   if (conn) set_connected(false);
 }

@@ -64,6 +64,14 @@ class pool {
   };
   stats snapshot() const;
 
+  /// Holds queued jobs (true) or lets them run (false). For CAF's deterministic actor tests:
+  /// their scheduler runs the actors on the test's thread and is not thread-safe, so a job's
+  /// outcome must not reach an actor while it runs. Such a test runs its actors with the pool
+  /// held, then releases it and waits for wait_idle(), in turns.
+  void hold(bool on);
+  /// Blocks until no job runs and none is queued (or the queued ones are held).
+  void wait_idle();
+
  private:
   struct task {
     job run;
@@ -77,11 +85,12 @@ class pool {
 
   pool_options opts_;
   mutable std::mutex mtx_;
-  std::condition_variable cv_;
+  std::condition_variable cv_, idle_cv_;
   std::deque<task> queue_;
   std::size_t busy_ = 0;
   std::size_t connected_ = 0;
   bool stopping_ = false;
+  bool held_ = false;
   std::vector<std::thread> threads_;
 };
 
