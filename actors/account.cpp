@@ -593,6 +593,41 @@ void handle_result(account_ptr self, send_result& r) {
     arm_tick(self, until - now);
     return;
   }
+  if (r.outcome == "unreachable") {
+    // The Graph API could not be reached (our network or Meta down): nothing was sent, or
+    // what was cannot be read back yet. Not the action's failure: it waits as pending and
+    // is tried again, 10, 20, 40 ... at most 300 retry bases apart (5 s to 5 min by
+    // default), for up to engine.unreachable_give_up_hours after it was planned.
+    auto give_up =
+        std::chrono::duration_cast<std::chrono::milliseconds>(st.ctx->settings.unreachable_give_up)
+            .count();
+    if (row.created_ms > 0 && now - row.created_ms > give_up)
+      return fail("failed", prefix + "graph_api_unreachable");
+    if (!row.verify_first) give_back_budget(st, row.kind);  // nothing was sent
+    ++counters->actions_deferred;
+    auto base = st.ctx->settings.retry_base.count();
+    auto delay = std::min(300 * base, (10 * base) << std::min(std::max(row.attempts, 1) - 1, 5));
+    ++row.attempts;
+    std::uint64_t held = 0;
+    if (st.ctx->outage_warnings->allow(held))
+      spdlog::warn("account {}: Graph API unreachable ({}); {} {} tried again in {} s{}",
+                   st.info.id, r.error, row.kind, row.id, delay / 1000,
+                   held ? fmt::format(" ({} more actions deferred in the last seconds)", held)
+                        : std::string());
+    auto at = now + delay;
+    // A write that may have landed keeps its mark: the next try (or the next actor, after
+    // a restart) reads back before it writes.
+    auto mark = row.verify_first ? std::string("interrupted while in flight")
+                                 : std::string("graph_api_unreachable");
+    write_only(self, [id = row.id, at, mark](storage::shared_tx& tx) {
+      storage::reschedule(tx.work, id, at, mark);
+    });
+    row.not_before_ms = at;
+    st.queued.push_back(row);
+    ++counters->queued_actions;
+    arm_tick(self, delay);
+    return;
+  }
   if (r.outcome == "token_invalid") {
     // BR-28: reconnect needed; stop sending at once, pause automations, tell the owner.
     fail("failed", prefix + "token_invalid");

@@ -48,6 +48,8 @@ struct engine_counters {
       actions_failed{0}, actions_unknown{0}, public_replies{0}, dms{0}, throttled{0},
       account_restarts{0}, accounts_faulted{0}, accounts_reauth{0}, actors_spawned{0},
       actors_passivated{0}, graph_calls{0}, budget_waits{0};
+  /// Actions put back to wait because the Graph API could not be reached (an outage).
+  std::atomic<std::uint64_t> actions_deferred{0};
   /// Our own comments and DM echoes the router recorded in bulk (no actor decided them).
   std::atomic<std::uint64_t> own_events{0};
   std::atomic<std::int64_t> actors_active{0}, queued_actions{0};
@@ -73,6 +75,8 @@ struct engine_settings {
   int public_replies_per_hour = 200;
   int max_send_attempts = 5;
   std::chrono::milliseconds retry_base{500};
+  /// How long an action that cannot reach the Graph API keeps waiting for it.
+  std::chrono::hours unreachable_give_up{24};
   std::chrono::milliseconds call_timeout{10000};
   /// Before a write whose answer was lost is read back: a write slower than call_timeout
   /// may still land, and a read made before it would send it a second time.
@@ -90,6 +94,9 @@ struct engine_context {
   std::vector<caf::actor> senders;  ///< filled by spawn_engine
   /// Database errors of account actors, logged once per 10 s (an outage fails them all).
   std::shared_ptr<log::rate_limited> db_warnings =
+      std::make_shared<log::rate_limited>(std::chrono::seconds(10));
+  /// The same for actions waiting out a Graph API outage.
+  std::shared_ptr<log::rate_limited> outage_warnings =
       std::make_shared<log::rate_limited>(std::chrono::seconds(10));
   /// Wall-clock time (ms since the epoch) as the account actors see it: the system clock,
   /// or the test clock of CAF's deterministic actor tests, which advance it with their

@@ -152,7 +152,7 @@ namespace {
 caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) {
   return {
       [=](send_atom, send_job& job) {
-        attempt a{std::move(job), 1};
+        attempt a{std::move(job), 1, 0, 0, {}, {}};
         // A write cut off in flight by a crash is read back first (after the same wait);
         // one that cannot be read back stays unknown. A read is simply made again.
         if (a.job.row.verify_first && a.job.row.method != "GET") {
@@ -194,7 +194,9 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
           return report(a.job, result_of(a.job, r, "unknown"));
         }
         if (a.tries >= ctx->settings.max_send_attempts)
-          return report(a.job, result_of(a.job, r, "transient"));
+          // No connection at all (refused, unresolvable, no TLS): nothing reached Meta, so
+          // this is an outage, not a failing action; the account tries again later.
+          return report(a.job, result_of(a.job, r, r.ok() ? "transient" : "unreachable"));
         retry_later(self, ctx, std::move(a));
       },
       [=](checked_atom, done_ptr& d) {
@@ -209,9 +211,15 @@ caf::behavior sender_impl(sender_ptr self, std::shared_ptr<engine_context> ctx) 
           // rather than risk a second copy.
           if (a.checks < ctx->settings.max_send_attempts)
             return verify_later(self, backoff(self, ctx, a.checks), std::move(a));
-          spdlog::warn("account {}: delivery {}: {} {} outcome unknown (read-back failed: {})",
+          if (!v.ok()) {
+            // Meta could not be reached to read back: the account tries again later, and
+            // reads back first then too.
+            a.job.row.verify_first = true;
+            return report(a.job, result_of(a.job, v, "unreachable"));
+          }
+          spdlog::warn("account {}: delivery {}: {} {} outcome unknown (read-back failed: HTTP {})",
                        a.job.account_id, a.job.row.delivery_id, a.job.row.kind, a.job.row.id,
-                       v.ok() ? "HTTP " + std::to_string(v.status) : v.error);
+                       v.status);
           return report(a.job, result_of(a.job, v, "unknown"));
         }
         if (protocol::check_finds(*check_of(a), v.body, a.job.row.body, a.job.row.recipient_id)) {

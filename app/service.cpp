@@ -170,6 +170,7 @@ struct service::impl {
     s.public_replies_per_hour = static_cast<int>(cfg.integer("engine.public_replies_per_hour"));
     s.max_send_attempts = static_cast<int>(cfg.integer("engine.max_send_attempts"));
     s.retry_base = ms::milliseconds(cfg.integer("engine.retry_base_ms"));
+    s.unreachable_give_up = std::chrono::hours(cfg.integer("engine.unreachable_give_up_hours"));
     s.call_timeout = ms::milliseconds(cfg.integer("engine.graph_timeout_ms"));
     s.verify_delay = ms::milliseconds(cfg.integer("engine.verify_delay_ms"));
     s.crash_limit = static_cast<int>(cfg.integer("engine.crash_limit"));

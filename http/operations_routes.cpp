@@ -93,6 +93,9 @@ void collect(const operations_context& ctx, metrics::scrape& s) {
   s.gauge("komentra_outbox_actions_in_flight", "Graph API calls in progress", v(e.in_flight));
   s.counter("komentra_graph_api_throttled_total", "Graph API answers that paused an account",
             v(e.throttled));
+  s.counter("komentra_graph_api_unreachable_deferrals_total",
+            "Actions put back to wait because the Graph API could not be reached",
+            v(e.actions_deferred));
   s.counter("komentra_budget_waits_total", "Actions that had to wait for a rate budget",
             v(e.budget_waits));
   s.counter("komentra_budget_wait_seconds_total",

@@ -99,6 +99,7 @@ outbox_row read_outbox(const pqxx::row& r) {
   o.state = r["state"].as<std::string>();
   o.attempts = r["attempts"].as<int>();
   o.not_before_ms = r["not_before_ms"].as<std::int64_t>(0);
+  o.created_ms = r["created_ms"].as<std::int64_t>(0);
   o.verify_first = r["interrupted"].as<bool>(false);
   return o;
 }
@@ -107,6 +108,7 @@ constexpr const char* outbox_columns =
     "id, kind, automation_id, source_key, recipient_id, request->>'method' AS method,"
     " request->>'path' AS path, request->>'body' AS body, state, attempts,"
     " (extract(epoch FROM not_before) * 1000)::bigint AS not_before_ms,"
+    " (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,"
     " coalesce(last_error = 'interrupted while in flight', false) AS interrupted";
 
 std::string request_json(const rules::planned_action& a) {

@@ -47,6 +47,7 @@ struct outbox_row {
   std::string state;
   int attempts = 0;
   std::int64_t not_before_ms = 0;
+  std::int64_t created_ms = 0;  ///< when it was planned
   /// Webhook delivery that planned it, for logs (not stored): "recovered" for a row
   /// load_account returns.
   std::string delivery_id;

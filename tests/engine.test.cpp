@@ -8,6 +8,7 @@
 #include "http/test_client.hpp"
 #include "storage/test_database.hpp"
 #include "tests/support/sim_harness.hpp"
+#include "tests/support/tcp_relay.hpp"
 
 using namespace komentra::testing;
 using namespace std::chrono_literals;
@@ -512,6 +513,62 @@ CAF_TEST(an hour spanning a restart sends no more public replies than the budget
                   "pending true");
   std::this_thread::sleep_for(500ms);
   CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 2u);
+}
+
+CAF_TEST(actions planned during a graph api outage wait and are sent once when it is back) {
+  h.add_automation(r1_columns());
+  tcp_relay network(h.sim_port());
+  h.restart_komentra({{"KOMENTRA_GRAPH_BASE_URL", network.url()}});
+  network.down();
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  // The sender's quick retries (100 ms apart at first here) are used up: both actions wait.
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query(
+               "SELECT count(*) FROM outbox WHERE state = 'pending'"
+               " AND last_error = 'graph_api_unreachable'") == "2";
+  }));
+  std::this_thread::sleep_for(3s);
+  CAF_CHECK_EQUAL(h.query("SELECT count(*) FROM outbox WHERE state IN ('failed', 'unknown')"), "0");
+  CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 0u);
+  network.up();
+  CAF_REQUIRE(h.eventually(
+      [&] { return h.query("SELECT count(*) FROM outbox WHERE state = 'sent'") == "2"; }, 30s));
+  CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 1u);
+  CAF_CHECK_EQUAL(sent_messages(h), 1u);
+  CAF_CHECK_NOT_EQUAL(metric(h, "komentra_graph_api_unreachable_deferrals_total"), "0");
+}
+
+CAF_TEST(a write cut off by an outage is read back when the api is back and not sent twice) {
+  auto columns = r1_columns();
+  columns["dm_text"] = "NULL";  // a public reply only
+  columns["dm_buttons"] = "'[]'";
+  h.add_automation(columns);
+  tcp_relay network(h.sim_port());
+  h.restart_komentra({{"KOMENTRA_GRAPH_BASE_URL", network.url()}});
+  // Meta holds the public reply's answer; the network goes down meanwhile.
+  h.sim(
+      "POST", "/_sim/faults",
+      R"({"kind":"latency","method":"POST","path_contains":"/replies","latency_ms":800,"count":1})");
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT state FROM outbox WHERE kind = 'public_reply'") == "in_flight";
+  }));
+  std::this_thread::sleep_for(200ms);
+  network.down();
+  // The reads that would tell whether it landed cannot be made: it waits, marked to be read
+  // back first.
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT state || ' ' || last_error FROM outbox WHERE kind = 'public_reply'") ==
+           "pending interrupted while in flight";
+  }));
+  network.up();
+  CAF_REQUIRE(h.eventually(
+      [&] { return h.query("SELECT state FROM outbox WHERE kind = 'public_reply'") == "sent"; },
+      30s));
+  std::this_thread::sleep_for(1s);
+  CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 1u);
+  CAF_CHECK_EQUAL(h.query("SELECT result->>'id' FROM outbox WHERE kind = 'public_reply'"),
+                  "verified");
 }
 
 CAF_TEST(an account that cannot send keeps no actor for its waiting actions) {

@@ -45,6 +45,7 @@ class e2e_harness {
   void restart_komentra(const std::map<std::string, std::string>& extra_env);
   child_process& komentra() { return *komentra_; }
   std::uint16_t port() const { return port_; }
+  std::uint16_t sim_port() const { return sim_port_; }
   const std::string& database_url() const { return db_url_; }
 
   /// Creates the account in the sim and in the database (login type, page id).
