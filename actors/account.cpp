@@ -98,6 +98,7 @@ struct account_state {
   std::optional<std::string> token;             ///< decrypted access token
   fifo<stored_event> waiting;                   ///< events to decide, in order
   bool planning = false;                        ///< one decision in the database at a time
+  std::uint8_t refusals = 0;                    ///< of the current event's decision, for good
   std::shared_ptr<const stored_event> current;  ///< the event being planned (retried on failure)
   bool spilled = false;                         ///< events left in the journal past the watermark
   std::vector<storage::outbox_row> queued;      ///< actions waiting for budget or throttle
@@ -133,6 +134,7 @@ void post(const caf::actor& me, account_task task) {
 }
 
 void on_dbfail(account_ptr self, const std::string& what, const std::string& reason);
+void give_up_event(account_ptr self, const std::string& reason);
 
 // Logs a database error of this actor, at most one line per 10 s for all actors together.
 void warn_db(account_ptr self, const std::string& what, const std::string& reason) {
@@ -167,6 +169,15 @@ std::function<void(const std::string&)> on_failure(const caf::actor& me, const s
                                                    int attempt, retry_fn again,
                                                    account_task undo = {}) {
   return [me, what, attempt, again, undo](const std::string& reason) {
+    if (what == "plan" && storage::is_permanent(reason)) {
+      if (undo) post(me, undo);
+      return post(me, [reason](account_ptr self) {
+        // Decided again once first: a constraint may have been violated by a change the
+        // actor had not loaded yet (an automation deleted meanwhile).
+        if (self->state.refusals++ == 0) return on_dbfail(self, "plan", reason);
+        give_up_event(self, reason);
+      });
+    }
     if (what == "load" || what == "plan") {
       if (undo) post(me, undo);
       return post_dbfail(me, what, reason);
@@ -450,6 +461,7 @@ void decide_next(account_ptr self) {
         return [me, evp, d, res, reserved] {
           post(me, [evp, d, res, reserved](account_ptr self) {
             self->state.planning = false;
+            self->state.refusals = 0;
             self->state.current.reset();
             on_plan(self, *evp, *d, *res, *reserved);
             process_next(self);
@@ -735,6 +747,32 @@ void reload_rules(account_ptr self) {
         });
       },
       "reload");
+}
+
+// PostgreSQL refused the event's decision for good (a value it cannot store): trying again
+// would hold the account's later events behind it forever. The event is recorded as
+// skipped:undecidable, without its content (which may be what was refused), and the next one
+// is decided.
+void give_up_event(account_ptr self, const std::string& reason) {
+  auto& st = self->state;
+  auto ev = std::move(st.current);
+  st.planning = false;
+  st.refusals = 0;
+  if (ev) {
+    spdlog::error(
+        "account {}: delivery {}: the decision of event {} cannot be stored ({}); "
+        "recorded as skipped:undecidable",
+        st.info.id, ev->delivery_id, ev->journal_id, reason);
+    storage::skipped_event skipped;
+    skipped.journal_id = ev->journal_id;
+    skipped.event.account_id = st.info.id;
+    skipped.event.kind = ev->event.kind;
+    skipped.outcome = "skipped:undecidable";
+    write_only(self, [skipped](storage::shared_tx& tx) { storage::record_skips(tx, {skipped}); });
+    ++st.ctx->counters->events;
+    ++st.ctx->counters->skipped;
+  }
+  process_next(self);
 }
 
 void on_dbfail(account_ptr self, const std::string& what, const std::string& reason) {

@@ -198,6 +198,29 @@ CAF_TEST(a matching comment is planned in the outbox sent through a sender and s
                   "skipped:no_match");
 }
 
+CAF_TEST(an event whose decision the database refuses for good does not hold up the next) {
+  // PostgreSQL refuses to store this comment's decision, as it would a value it cannot hold.
+  {
+    auto conn = storage::connect(url);
+    pqxx::work tx(*conn);
+    tx.exec0("ALTER TABLE decisions ADD CONSTRAINT test_refuses CHECK (text NOT LIKE '%poison%')");
+    tx.commit();
+  }
+  auto account = this->account();
+  caf::anon_send(account, event_atom::value, comment("17900000000000001", "link poison"));
+  caf::anon_send(account, event_atom::value, comment("17900000000000002", "link"));
+  settle();
+  sched.advance_time(2s);  // the first refusal is decided again after a second
+  settle();
+  CAF_CHECK_EQUAL(query("SELECT string_agg(source_key || ' ' || outcome, ', ' ORDER BY id)"
+                        " FROM decisions"),
+                  " skipped:undecidable, 17900000000000002 matched");
+  CAF_CHECK_EQUAL(query("SELECT count(*) FROM journal_pending"), "0");
+  // The second comment was answered; nothing was planned for the first.
+  CAF_REQUIRE_EQUAL(calls.size(), 2u);
+  CAF_CHECK_EQUAL(calls[0].row.source_key, "17900000000000002");
+}
+
 CAF_TEST(a spent budget queues the action until the clock has moved on) {
   // The account allows one private reply an hour.
   auto account = this->account();

@@ -20,10 +20,11 @@ std::string_view request::header(std::string_view name) const {
   return {};
 }
 
-bool request::has_header(std::string_view name) const {
+std::size_t request::header_count(std::string_view name) const {
+  std::size_t n = 0;
   for (auto& h : headers)
-    if (iequals(h.first, name)) return true;
-  return false;
+    if (iequals(h.first, name)) ++n;
+  return n;
 }
 
 std::optional<std::string> request::query_param(std::string_view name) const {

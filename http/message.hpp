@@ -24,8 +24,8 @@ struct request {
 
   /// The first header of that (case-insensitive) name, or empty.
   std::string_view header(std::string_view name) const;
-  /// Whether a header of that name is present at all.
-  bool has_header(std::string_view name) const;
+  /// How many headers of that name there are.
+  std::size_t header_count(std::string_view name) const;
   /// A percent-decoded query parameter; nullopt when absent or badly encoded.
   std::optional<std::string> query_param(std::string_view name) const;
 };

@@ -86,6 +86,18 @@ bool is_null(od::value& v) {
   return !v.type().get(type) && type == od::json_type::null;
 }
 
+// Every text taken from a body goes through this: "\u0000" decodes to a NUL byte, which
+// PostgreSQL text cannot hold (and the journal's json cannot give back through ->>); storing
+// it would fail the delivery on every retry. U+FFFD keeps the text's shape without it.
+void assign_without_nul(std::string& out, std::string_view text) {
+  out.clear();
+  for (std::size_t nul; (nul = text.find('\0')) != std::string_view::npos;) {
+    out.append(text.substr(0, nul)).append("\xEF\xBF\xBD");
+    text.remove_prefix(nul + 1);
+  }
+  out.append(text);
+}
+
 // First pass: visits every value so that the whole body is checked (On-Demand alone checks
 // only what is read) and nesting is bounded; simdjson's own max_depth is enforced only in
 // its development-checks builds.
@@ -222,7 +234,7 @@ class reader {
   webhook_event& add(event_kind kind, std::string_view field) {
     auto& ev = out_.emplace_back();
     ev.kind = kind;
-    ev.field.assign(field);
+    assign_without_nul(ev.field, field);  // a field or member name from the body
     ev.time_ms = entry_time;
     return ev;
   }
@@ -277,14 +289,7 @@ bool reader::string(od::value& v, std::string& out, std::string_view what) {
   if (is_null(v)) return true;
   std::string_view text;
   if (v.get_string().get(text)) return fail(what, "is not a string");
-  // "\u0000" decodes to a NUL byte, which PostgreSQL text cannot hold; storing it would
-  // fail the delivery on every retry. U+FFFD keeps the text's shape without it.
-  out.clear();
-  for (std::size_t nul; (nul = text.find('\0')) != std::string_view::npos;) {
-    out.append(text.substr(0, nul)).append("\xEF\xBF\xBD");
-    text.remove_prefix(nul + 1);
-  }
-  out.append(text);
+  assign_without_nul(out, text);
   return true;
 }
 

@@ -906,3 +906,20 @@ CAF_TEST(an escaped nul character becomes a replacement character) {
   CAF_CHECK_EQUAL(out.events[0].mid, "m_N\xEF\xBF\xBDUL");
   CAF_CHECK(out.events[0].dedupe_key.find('\0') == std::string::npos);
 }
+
+CAF_TEST(an escaped nul character in a field or member name becomes a replacement character) {
+  auto out = parse_delivery(changes(R"({"field":"comm\u0000ents","value":{"id":"1"}})"));
+  CAF_REQUIRE(out.ok());
+  CAF_REQUIRE_EQUAL(out.events.size(), 1u);
+  CAF_CHECK_EQUAL(kind(out.events[0]), "unknown");
+  CAF_CHECK_EQUAL(out.events[0].field,
+                  "comm\xEF\xBF\xBD"
+                  "ents");
+  out = parse_delivery(messaging(
+      R"({"sender":{"id":"9000000000000001"},"recipient":{"id":"17841400000000001"},"timestamp":1796299200000,"new_th\u0000ing":{}})"));
+  CAF_REQUIRE(out.ok());
+  CAF_REQUIRE_EQUAL(out.events.size(), 1u);
+  CAF_CHECK_EQUAL(out.events[0].field,
+                  "new_th\xEF\xBF\xBD"
+                  "ing");
+}

@@ -71,6 +71,19 @@ bool in_scope(const automation& a, const protocol::webhook_event& ev) {
   return false;
 }
 
+// Instagram's ids are short (numeric ids of about 20 digits, message ids of about 150
+// characters). An event with one far longer cannot be answered (the Graph API would not know
+// it), and the id would not fit the keys of the outbox and the audience: PostgreSQL would
+// refuse its decision at every try.
+constexpr std::size_t max_id_bytes = 256;
+
+bool has_overlong_id(const protocol::webhook_event& ev) {
+  for (auto* id : {&ev.sender_id, &ev.recipient_id, &ev.comment_id, &ev.parent_id, &ev.media_id,
+                   &ev.mid, &ev.reply_to_mid, &ev.reply_to_story_id})
+    if (id->size() > max_id_bytes) return true;
+  return false;
+}
+
 decision skip(std::string reason) {
   decision d;
   d.outcome = "skipped:" + reason;
@@ -312,6 +325,7 @@ std::vector<const automation*> compiled_rules::matching(trigger_kind t,
 
 decision decide(const account_info& account, const compiled_rules& rules,
                 const protocol::webhook_event& ev, std::int64_t now_ms, std::mt19937_64& rng) {
+  if (has_overlong_id(ev)) return skip("invalid_id");
   switch (ev.kind) {
     case event_kind::comment:
     case event_kind::live_comment:

@@ -257,6 +257,25 @@ CAF_TEST(comments on other posts do not match a selected post rule) {
   CAF_CHECK_EQUAL(run({r1()}, comment_webhook(other)).outcome, "skipped:no_match");
 }
 
+CAF_TEST(an event with an id far longer than instagram ids is skipped) {
+  std::string long_id(300, '7');
+  std::string comment =
+      R"({"from":{"id":"9000000000000001","username":"user_a"},"media":{"id":"18000000000000001"},"id":")" +
+      long_id + R"(","text":"link"})";
+  auto d = run({r1()}, comment_webhook(comment));
+  CAF_CHECK_EQUAL(d.outcome, "skipped:invalid_id");
+  CAF_CHECK(d.actions.empty());
+  std::string sender =
+      R"({"from":{"id":")" + long_id +
+      R"(","username":"user_a"},"media":{"id":"18000000000000001"},"id":"17900000000000001","text":"link"})";
+  CAF_CHECK_EQUAL(run({r1()}, comment_webhook(sender)).outcome, "skipped:invalid_id");
+  // 256 bytes still are an id (message ids run to about 150 characters).
+  std::string longest =
+      R"({"from":{"id":"9000000000000001","username":"user_a"},"media":{"id":"18000000000000001"},"id":")" +
+      std::string(256, '7') + R"(","text":"link"})";
+  CAF_CHECK_EQUAL(run({r1()}, comment_webhook(longest)).outcome, "matched");
+}
+
 CAF_TEST(live comments get a private reply and no public reply) {
   std::string body =
       R"({"object":"instagram","entry":[{"id":"17841400000000001","time":1796299200,"changes":[{"field":"live_comments","value":)" +

@@ -379,7 +379,8 @@ plan_result record_decision(shared_tx& stx, const std::string& account_id, std::
     stx.merged.count(d.automation_id,
                      note.rfind("skipped:", 0) == 0 ? "skip:" + note.substr(8) : note);
   bool is_self = ev.sender_id.empty() || ev.sender_id == account_id || ev.is_echo ||
-                 d.outcome == "skipped:own_comment" || d.outcome == "skipped:own_postback";
+                 d.outcome == "skipped:own_comment" || d.outcome == "skipped:own_postback" ||
+                 d.outcome == "skipped:invalid_id";
   if (!is_self) {
     std::optional<std::int64_t> inbound_ms;
     if (d.inbound_message) inbound_ms = ev.time_ms;

@@ -25,7 +25,9 @@ std::string describe(const std::exception& e) {
 }  // namespace
 
 bool is_permanent(const std::string& reason) {
-  return reason.find("[SQLSTATE 23") != std::string::npos;
+  for (auto* cls : {"[SQLSTATE 22", "[SQLSTATE 23", "[SQLSTATE 54"})
+    if (reason.find(cls) != std::string::npos) return true;
+  return false;
 }
 
 pool::pool(pool_options opts) : opts_(std::move(opts)) {

@@ -94,8 +94,9 @@ class pool {
   std::vector<std::thread> threads_;
 };
 
-/// Whether a job's failure `reason` is a violated constraint (SQLSTATE class 23, which the
-/// pool appends to PostgreSQL's message): the same job would fail again.
+/// Whether a job's failure `reason` would come back at every try: a value PostgreSQL cannot
+/// take (SQLSTATE class 22), a violated constraint (23), a limit such as an index row's size
+/// (54); the pool appends the SQLSTATE to PostgreSQL's message.
 bool is_permanent(const std::string& reason);
 
 /// Opens a connection; throws pqxx::broken_connection with libpq's message.

@@ -144,6 +144,18 @@ CAF_TEST(br03 a spaced body verifies and an unsigned one is rejected) {
   CAF_CHECK_EQUAL(text_of("message:m_TEST2"), "mail a@b.example");
 }
 
+CAF_TEST(a delivery with two signature headers is refused even when one is right) {
+  for (auto order : {std::vector<std::string>{br03_signature, "sha256=00"},
+                     std::vector<std::string>{"sha256=00", br03_signature},
+                     std::vector<std::string>{br03_signature, br03_signature}}) {
+    auto r =
+        client::request(port, "POST", "/webhooks/instagram", br03_body,
+                        {{"X-Hub-Signature-256", order[0]}, {"x-hub-signature-256", order[1]}});
+    CAF_CHECK_EQUAL(r.status, 401);
+  }
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events"), 0u);
+}
+
 CAF_TEST(a sha1 signature alone is not accepted) {
   auto r = client::request(port, "POST", "/webhooks/instagram", br02_body,
                            {{"X-Hub-Signature", "sha1=0000000000000000000000000000000000000000"}});
