@@ -314,16 +314,18 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
   if (wait > 0) {
     ++st.ctx->counters->budget_waits;
     st.ctx->counters->budget_wait_ms += static_cast<std::uint64_t>(wait);
-    if (in_flight_already || now + wait > row.not_before_ms + 1000) {
+    if (in_flight_already || now + wait > row.stored_not_before_ms + 1000) {
       // Over the budget: the row waits as pending with its not-before time, which the
       // dashboard shows and a restart keeps (a wait that is only the row's own not-before
-      // time is stored already).
+      // time is stored already). In memory the row keeps its own not-before time: the
+      // budget's wait is worked out again at each try, so a budget raised meanwhile (a new
+      // cap for the account) lets it go at once.
       auto id = row.id;
       auto at = now + wait;
       write_only(self,
                  [id, at](storage::shared_tx& tx) { storage::reschedule(tx.work, id, at, ""); });
+      row.stored_not_before_ms = at;
     }
-    row.not_before_ms = now + wait;
     st.queued.push_back(std::move(row));
     ++st.ctx->counters->queued_actions;
     arm_tick(self, wait);
@@ -597,9 +599,9 @@ void handle_result(account_ptr self, send_result& r) {
                  pause_ms / 1000);
     write_only(self, [id, until, row](storage::shared_tx& tx) {
       storage::set_throttled_until(tx.work, id, until);
-      storage::reschedule(tx.work, row.id, until, "throttled");
+      storage::reschedule(tx.work, row.id, until, "throttled", row.verify_first);
     });
-    row.not_before_ms = until;
+    row.not_before_ms = row.stored_not_before_ms = until;
     st.queued.push_back(row);
     ++counters->queued_actions;
     arm_tick(self, until - now);
@@ -629,12 +631,10 @@ void handle_result(account_ptr self, send_result& r) {
     auto at = now + delay;
     // A write that may have landed keeps its mark: the next try (or the next actor, after
     // a restart) reads back before it writes.
-    auto mark = row.verify_first ? std::string("interrupted while in flight")
-                                 : std::string("graph_api_unreachable");
-    write_only(self, [id = row.id, at, mark](storage::shared_tx& tx) {
-      storage::reschedule(tx.work, id, at, mark);
+    write_only(self, [id = row.id, at, verify = row.verify_first](storage::shared_tx& tx) {
+      storage::reschedule(tx.work, id, at, "graph_api_unreachable", verify);
     });
-    row.not_before_ms = at;
+    row.not_before_ms = row.stored_not_before_ms = at;
     st.queued.push_back(row);
     ++counters->queued_actions;
     arm_tick(self, delay);

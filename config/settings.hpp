@@ -36,7 +36,7 @@ class settings {
 
  private:
   friend std::variant<settings, std::string> load(const std::optional<std::string>&,
-                                                   const std::map<std::string, std::string>&);
+                                                  const std::map<std::string, std::string>&);
   const std::pair<std::string, origin>& entry(std::string_view key) const;
   std::map<std::string, std::pair<std::string, origin>, std::less<>> values_;
 };

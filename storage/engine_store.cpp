@@ -99,8 +99,9 @@ outbox_row read_outbox(const pqxx::row& r) {
   o.state = r["state"].as<std::string>();
   o.attempts = r["attempts"].as<int>();
   o.not_before_ms = r["not_before_ms"].as<std::int64_t>(0);
+  o.stored_not_before_ms = o.not_before_ms;
   o.created_ms = r["created_ms"].as<std::int64_t>(0);
-  o.verify_first = r["interrupted"].as<bool>(false);
+  o.verify_first = r["verify_first"].as<bool>(false);
   return o;
 }
 
@@ -108,8 +109,7 @@ constexpr const char* outbox_columns =
     "id, kind, automation_id, source_key, recipient_id, request->>'method' AS method,"
     " request->>'path' AS path, request->>'body' AS body, state, attempts,"
     " (extract(epoch FROM not_before) * 1000)::bigint AS not_before_ms,"
-    " (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,"
-    " coalesce(last_error = 'interrupted while in flight', false) AS interrupted";
+    " (extract(epoch FROM created_at) * 1000)::bigint AS created_ms, verify_first";
 
 std::string request_json(const rules::planned_action& a) {
   json::writer w;
@@ -222,11 +222,11 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
   pqxx::work tx(c);
   auto acc = prepared(
       tx,
-      "SELECT workspace_id, username, login_type, coalesce(page_id, '') AS page_id, status,"
-      " token_ciphertext, coalesce(private_replies_per_hour, 750) AS prh,"
-      " coalesce(sends_per_second, 100) AS sps,"
-      " coalesce((extract(epoch FROM throttled_until) * 1000)::bigint, 0) AS throttled_ms"
-      " FROM ig_accounts WHERE id = $1",
+      "SELECT a.workspace_id, a.username, a.login_type, coalesce(a.page_id, '') AS page_id,"
+      " a.status, a.token_ciphertext, " +
+          std::string(budget_columns) +
+          ", coalesce((extract(epoch FROM a.throttled_until) * 1000)::bigint, 0) AS throttled_ms"
+          " FROM ig_accounts a JOIN workspaces w ON w.id = a.workspace_id WHERE a.id = $1",
       account_id);
   if (acc.empty()) {
     tx.commit();
@@ -282,8 +282,9 @@ account_snapshot load_account(pqxx::connection& c, const std::string& account_id
   // Such rows wait again, marked interrupted: the sender reads back (the comment's
   // replies, the conversation) before it writes, and leaves unknown what it cannot read.
   prepared(tx,
-           "UPDATE outbox SET state = 'pending', last_error = 'interrupted while in flight',"
-           " updated_at = now() WHERE account_id = $1 AND state = 'in_flight'",
+           "UPDATE outbox SET state = 'pending', verify_first = true,"
+           " last_error = 'interrupted while in flight', updated_at = now() WHERE account_id = $1 "
+           "AND state = 'in_flight'",
            account_id);
   for (auto const& r : prepared(tx,
                                 std::string("SELECT ") + outbox_columns +
@@ -447,12 +448,14 @@ void mark_final(shared_tx& stx, const outbox_row& row, const std::string& state,
 }
 
 void reschedule(pqxx::work& tx, std::int64_t id, std::int64_t not_before_ms,
-                const std::string& error) {
+                const std::string& error, bool verify_first) {
+  // verify_first is only ever set here, never cleared: whatever the row waits for next, a
+  // write that may have landed is read back before it is sent again.
   prepared(tx,
            "UPDATE outbox SET state = 'pending', not_before = to_timestamp($2 / 1000.0),"
-           " last_error = NULLIF($3, ''), updated_at = now()"
+           " last_error = NULLIF($3, ''), verify_first = verify_first OR $4, updated_at = now()"
            " WHERE id = $1 AND state IN ('pending', 'in_flight')",
-           id, not_before_ms, error);
+           id, not_before_ms, error, verify_first);
 }
 
 void set_account_status(pqxx::connection& c, const std::string& account_id,

@@ -35,6 +35,14 @@ struct account_record {
   std::int64_t throttled_until_ms = 0;
 };
 
+/// An account's send budgets as the engine applies them, `prh` and `sps`: the account's own
+/// (lower) ones, else its workspace's defaults, else Meta's limits (750 private replies an
+/// hour; the Send API's 100 calls a second). For a query over `ig_accounts a JOIN workspaces w`.
+inline constexpr const char* budget_columns =
+    "coalesce(a.private_replies_per_hour,"
+    " (w.settings->>'default_private_replies_per_hour')::int, 750) AS prh,"
+    " coalesce(a.sends_per_second, (w.settings->>'default_sends_per_second')::int, 100) AS sps";
+
 struct outbox_row {
   std::int64_t id = 0;
   std::string kind;
@@ -46,12 +54,19 @@ struct outbox_row {
   std::string body;
   std::string state;
   int attempts = 0;
+  /// Not sent before (a retry's backoff, a throttle, an outage; after a restart also a budget
+  /// wait stored before).
   std::int64_t not_before_ms = 0;
+  /// The not-before time in the database, which also holds budget waits (for the dashboard
+  /// and restarts) that the running actor recomputes instead, so a budget raised meanwhile
+  /// applies at once.
+  std::int64_t stored_not_before_ms = 0;
   std::int64_t created_ms = 0;  ///< when it was planned
   /// Webhook delivery that planned it, for logs (not stored): "recovered" for a row
   /// load_account returns.
   std::string delivery_id;
-  /// Interrupted in flight by a crash: the sender reads back before it writes again.
+  /// May have landed (interrupted in flight, or cut off with the read-backs unable to
+  /// connect): the sender reads back before it writes again. Stored, never cleared.
   bool verify_first = false;
 };
 
@@ -132,9 +147,10 @@ void mark_sent(shared_tx& tx, const outbox_row& row, const std::string& result_i
 void mark_final(shared_tx& tx, const outbox_row& row, const std::string& state,
                 const std::string& error, const std::string& analytics_outcome);
 /// A pending or in-flight row waits until `not_before_ms`; a settled or cancelled one is left
-/// alone.
+/// alone. `verify_first` marks it to be read back before it is sent (a write that may have
+/// landed); a row marked so keeps its mark through every later wait.
 void reschedule(pqxx::work& tx, std::int64_t id, std::int64_t not_before_ms,
-                const std::string& error);
+                const std::string& error, bool verify_first = false);
 
 /// Sets the account's status (reauth_required, faulted, active) with a reason; any status
 /// other than active pauses its active automations (paused_reason: the status) and notifies

@@ -108,7 +108,8 @@ int missing_migrations(pqxx::connection& conn) {
   pqxx::read_transaction tx(conn);
   if (!tx.exec1("SELECT to_regclass('schema_migrations') IS NOT NULL")[0].as<bool>())
     return static_cast<int>(migrations().size());
-  for (auto const& row : tx.exec("SELECT version FROM schema_migrations")) applied.insert(row[0].as<int>());
+  for (auto const& row : tx.exec("SELECT version FROM schema_migrations"))
+    applied.insert(row[0].as<int>());
   int missing = 0;
   for (auto& m : migrations()) missing += applied.count(m.version) ? 0 : 1;
   return missing;

@@ -468,6 +468,61 @@ CAF_TEST(invited members read but only admins write) {
   CAF_CHECK(members.find("mem@example.com") != std::string::npos);
 }
 
+CAF_TEST(send caps of a workspace and of an account apply to the running engine at once) {
+  auto owner = user("caps@example.com");
+  auto ws = workspace_of(owner);
+  auto acc = connect(owner, ws);
+  CAF_REQUIRE_EQUAL(call("POST", automations(ws, acc), link_automation, owner).status, 201);
+  deliver_to_komentra_with_fan_and_post(acc);
+  auto path = "/api/v1/workspaces/" + ws + "/accounts/" + acc;
+  auto cap = [&] { return field(call("GET", path, "", owner).body, "private_replies_per_hour"); };
+  CAF_CHECK_EQUAL(cap(), "750");  // Meta's limit
+  auto comment = [&](const std::string& id) {
+    sim_call("POST", "/_sim/comments",
+             R"({"media_id":"18000000000000001","user_id":"9000000000000001","id":")" + id +
+                 R"(","text":"link please"})");
+  };
+  auto sent = [&] {
+    return sql("SELECT count(*) FROM outbox WHERE kind = 'private_reply' AND state = 'sent'")[0][0]
+        .as<std::string>();
+  };
+  comment("17900000000000001");  // the account's actor runs
+  CAF_REQUIRE(sql_eventually(
+      "SELECT count(*) FROM outbox WHERE kind = 'private_reply' AND state = 'sent'", "1"));
+  // The workspace's default: 2 private replies an hour, for its accounts without their own.
+  auto r =
+      call("PATCH", "/api/v1/workspaces/" + ws, R"({"default_private_replies_per_hour":2})", owner);
+  CAF_REQUIRE_EQUAL(r.status, 200);
+  CAF_CHECK_EQUAL(cap(), "2");
+  CAF_CHECK_EQUAL(field(call("GET", path, "", owner).body, "own_private_replies_per_hour"),
+                  "false");
+  comment("17900000000000002");
+  comment("17900000000000003");
+  CAF_REQUIRE(sql_eventually(
+      "SELECT (SELECT state || ' ' || (not_before > now() + interval '50 minutes') FROM outbox"
+      " WHERE kind = 'private_reply' AND source_key = '17900000000000003')",
+      "pending true"));
+  CAF_CHECK_EQUAL(sent(), "2");
+  // The account's own cap: the waiting reply goes at once, without a restart.
+  r = call("PATCH", path, R"({"private_replies_per_hour":3})", owner);
+  CAF_REQUIRE_EQUAL(r.status, 200);
+  CAF_CHECK_EQUAL(field(r.body, "private_replies_per_hour"), "3");
+  CAF_CHECK_EQUAL(field(r.body, "own_private_replies_per_hour"), "true");
+  CAF_CHECK(sql_eventually(
+      "SELECT count(*) FROM outbox WHERE kind = 'private_reply' AND state = 'sent'", "3"));
+  // Validated per field; null goes back to the workspace's default.
+  r = call("PATCH", path, R"({"private_replies_per_hour":751})", owner);
+  CAF_CHECK_EQUAL(r.status, 400);
+  CAF_CHECK_EQUAL(field(r.body, "field"), "private_replies_per_hour");
+  r = call("PATCH", path, R"({"sends_per_second":"fast"})", owner);
+  CAF_CHECK_EQUAL(field(r.body, "field"), "sends_per_second");
+  CAF_CHECK_EQUAL(call("PATCH", path, R"({"budget":1})", owner).status, 400);
+  r = call("PATCH", path, R"({"private_replies_per_hour":null,"sends_per_second":10})", owner);
+  CAF_CHECK_EQUAL(field(r.body, "private_replies_per_hour"), "2");
+  CAF_CHECK_EQUAL(field(r.body, "sends_per_second"), "10");
+  CAF_CHECK_EQUAL(field(r.body, "own_sends_per_second"), "true");
+}
+
 CAF_TEST(the oauth flow stores the exact user id an encrypted token and subscribes the account) {
   auto cookie = user("oauth@example.com");
   auto ws = workspace_of(cookie);

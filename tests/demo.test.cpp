@@ -99,24 +99,26 @@ CAF_TEST(stopping the demo stops it and its simulator in well under a second) {
 CAF_TEST(the progress line counts the skips of this run only) {
   CAF_REQUIRE(demo_account_row().has_value());
   {
-  auto conn = storage::connect(url);
-  pqxx::work tx(*conn);
-  tx.exec_params0(
-      "INSERT INTO decisions (account_id, source_key, outcome, created_at)"
-      " SELECT $1, 'earlier' || n, 'skipped:earlier_run', now() - interval '1 hour'"
-      " FROM generate_series(1, 500) n",
-      std::string(demo_account));
-  tx.commit();
+    auto conn = storage::connect(url);
+    pqxx::work tx(*conn);
+    tx.exec_params0(
+        "INSERT INTO decisions (account_id, source_key, outcome, created_at)"
+        " SELECT $1, 'earlier' || n, 'skipped:earlier_run', now() - interval '1 hour'"
+        " FROM generate_series(1, 500) n",
+        std::string(demo_account));
+    tx.commit();
   }
   // Not a terminal: a line every 5 s; the second one's reasons were read after the insert.
   auto lines = [&] {
-  std::size_t n = 0;
-  auto out = demo->output();
-  for (auto at = out.find("received "); at != std::string::npos; at = out.find("received ", at + 1))
-    ++n;
-  return n;
+    std::size_t n = 0;
+    auto out = demo->output();
+    for (auto at = out.find("received "); at != std::string::npos;
+         at = out.find("received ", at + 1))
+      ++n;
+    return n;
   };
-  for (int i = 0; i < 300 && lines() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 300 && lines() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   CAF_REQUIRE_GREATER_OR_EQUAL(lines(), 2u);
   CAF_CHECK_EQUAL(demo->output().find("earlier_run"), std::string::npos);
 }

@@ -558,8 +558,9 @@ CAF_TEST(a write cut off by an outage is read back when the api is back and not 
   // The reads that would tell whether it landed cannot be made: it waits, marked to be read
   // back first.
   CAF_REQUIRE(h.eventually([&] {
-    return h.query("SELECT state || ' ' || last_error FROM outbox WHERE kind = 'public_reply'") ==
-           "pending interrupted while in flight";
+    return h.query(
+               "SELECT state || ' ' || last_error || ' ' || verify_first FROM outbox"
+               " WHERE kind = 'public_reply'") == "pending graph_api_unreachable true";
   }));
   network.up();
   CAF_REQUIRE(h.eventually(
@@ -569,6 +570,55 @@ CAF_TEST(a write cut off by an outage is read back when the api is back and not 
   CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 1u);
   CAF_CHECK_EQUAL(h.query("SELECT result->>'id' FROM outbox WHERE kind = 'public_reply'"),
                   "verified");
+}
+
+// A row that may have landed keeps its read-back mark through the waits that follow (here
+// a budget), so a second restart does not send it blind (a break test sent a public reply
+// twice: the wait's reschedule had overwritten the mark).
+CAF_TEST(a write cut off by a kill is read back even after a budget wait and a second restart) {
+  auto columns = r1_columns();
+  columns["dm_text"] = "NULL";  // a public reply only
+  columns["dm_buttons"] = "'[]'";
+  h.add_automation(columns);
+  h.restart_komentra({{"KOMENTRA_ENGINE_PUBLIC_REPLIES_PER_HOUR", "2"}});
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/replies").size() == 1; }));
+  // Meta holds the second reply's answer (and writes it); komentra dies meanwhile.
+  h.sim(
+      "POST", "/_sim/faults",
+      R"({"kind":"latency","method":"POST","path_contains":"/replies","latency_ms":1500,"count":1})");
+  h.sim("POST", "/_sim/comments", comment("17900000000000002", "link"));
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT state FROM outbox WHERE source_key = '17900000000000002'") ==
+           "in_flight";
+  }));
+  h.komentra().kill();
+  h.komentra().wait_exit();
+  // One reply an hour now, spent: the interrupted row waits for the budget.
+  h.restart_komentra({{"KOMENTRA_ENGINE_PUBLIC_REPLIES_PER_HOUR", "1"}});
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query(
+               "SELECT state || ' ' || (not_before > now() + interval '55 minutes') FROM outbox"
+               " WHERE source_key = '17900000000000002'") == "pending true";
+  }));
+  // Meta's held write has landed (its answer went to the killed process).
+  CAF_REQUIRE(h.eventually([&] {
+    auto held = h.calls("POST", "/17900000000000002/replies");
+    return held.size() == 1 && held[0].status == 200;
+  }));
+  // The hour passes while komentra is stopped.
+  h.komentra().terminate();
+  h.komentra().wait_exit();
+  h.exec("UPDATE outbox SET not_before = now() WHERE source_key = '17900000000000002'");
+  h.restart_komentra({{"KOMENTRA_ENGINE_PUBLIC_REPLIES_PER_HOUR", "10"}});
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query("SELECT state FROM outbox WHERE source_key = '17900000000000002'") == "sent";
+  }));
+  std::this_thread::sleep_for(1s);
+  CAF_CHECK_EQUAL(h.calls("POST", "/17900000000000002/replies").size(), 1u);
+  CAF_CHECK_EQUAL(
+      h.query("SELECT result->>'id' FROM outbox WHERE source_key = '17900000000000002'"),
+      "verified");
 }
 
 CAF_TEST(an account that cannot send keeps no actor for its waiting actions) {

@@ -285,11 +285,14 @@ void add_instagram_routes(router& r, api_context& ctx) {
   auto list = [](pqxx::work& w, std::int64_t ws, std::optional<std::string> one) {
     json::writer out;
     auto rows = w.exec_params(
-        "SELECT id, username, coalesce(account_type, ''), status, coalesce(status_reason, ''), "
-        "coalesce(" +
-            at_utc("token_expires_at") + ", ''), " + at_utc("connected_at") +
-            " FROM ig_accounts WHERE workspace_id = $1 AND ($2::text IS NULL OR id = $2)"
-            " ORDER BY connected_at, id",
+        "SELECT a.id, a.username, coalesce(a.account_type, ''), a.status,"
+        " coalesce(a.status_reason, ''), coalesce(" +
+            at_utc("a.token_expires_at") + ", ''), " + at_utc("a.connected_at") + ", " +
+            storage::budget_columns +
+            ", a.private_replies_per_hour IS NOT NULL, a.sends_per_second IS NOT NULL"
+            " FROM ig_accounts a JOIN workspaces w ON w.id = a.workspace_id"
+            " WHERE a.workspace_id = $1 AND ($2::text IS NULL OR a.id = $2)"
+            " ORDER BY a.connected_at, a.id",
         ws, one);
     auto write = [&](const pqxx::row& row) {
       out.begin_object().field("id", row[0].as<std::string>());
@@ -298,7 +301,13 @@ void add_instagram_routes(router& r, api_context& ctx) {
       out.field("status", row[3].as<std::string>())
           .field("status_reason", row[4].as<std::string>());
       out.field("token_expires_at", row[5].as<std::string>());
-      out.field("connected_at", row[6].as<std::string>()).end_object();
+      out.field("connected_at", row[6].as<std::string>());
+      // The budgets in force, and whether they are the account's own or its workspace's.
+      out.field("private_replies_per_hour", row[7].as<int>())
+          .field("sends_per_second", row[8].as<int>());
+      out.field("own_private_replies_per_hour", row[9].as<bool>())
+          .field("own_sends_per_second", row[10].as<bool>())
+          .end_object();
     };
     if (one) {
       write(rows[0]);
@@ -320,6 +329,33 @@ void add_instagram_routes(router& r, api_context& ctx) {
       return list(w, c.workspace_id, c.params.at("account_id"));
     }));
   });
+
+  // An account's own send budgets, lower than Meta's; null goes back to the workspace's
+  // default. Its actor applies them at once.
+  add(r, ctx, "PATCH", accounts + "/{account_id}", access::admin,
+      [&ctx, list](request& req, caller&) {
+        body_reader b(req.body, {"private_replies_per_hour", "sends_per_second"});
+        auto prh = b.integer("private_replies_per_hour", 1, 750, false);
+        auto sps = b.integer("sends_per_second", 1, 300, false);
+        if (!b.ok()) return prepared(b.error_response());
+        // Present (null included) changes the cap; absent leaves it.
+        bool set_prh = b.raw("private_replies_per_hour") != nullptr,
+             set_sps = b.raw("sends_per_second") != nullptr;
+        return prepared(db_fn([=, &ctx](pqxx::work& w, caller& c) -> std::optional<response> {
+          auto id = c.params.at("account_id");
+          std::optional<int> p, s;
+          if (prh) p = static_cast<int>(*prh);
+          if (sps) s = static_cast<int>(*sps);
+          w.exec_params0(
+              "UPDATE ig_accounts SET"
+              " private_replies_per_hour = CASE WHEN $2 THEN $3 ELSE private_replies_per_hour END,"
+              " sends_per_second = CASE WHEN $4 THEN $5 ELSE sends_per_second END,"
+              " updated_at = now() WHERE id = $1",
+              id, set_prh, p, set_sps, s);
+          c.after_commit->push_back([&ctx, id] { ctx.engine.automations_changed(id); });
+          return list(w, c.workspace_id, id);
+        }));
+      });
 
   add(r, ctx, "DELETE", accounts + "/{account_id}", access::admin, [&ctx](request&, caller&) {
     return prepared(db_fn([&ctx](pqxx::work& w, caller& c) -> std::optional<response> {

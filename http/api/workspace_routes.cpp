@@ -51,7 +51,7 @@ void add_workspace_routes(router& r, api_context& ctx) {
   });
 
   add(r, ctx, "PATCH", "/api/v1/workspaces/{workspace_id}", access::admin,
-      [](request& req, caller&) {
+      [&ctx](request& req, caller&) {
         body_reader b(req.body, {"name", "time_zone", "default_private_replies_per_hour",
                                  "default_sends_per_second"});
         auto name = b.str("name", 200, b.has("name"));
@@ -59,7 +59,7 @@ void add_workspace_routes(router& r, api_context& ctx) {
         auto prph = b.integer("default_private_replies_per_hour", 1, 750, false);
         auto sps = b.integer("default_sends_per_second", 1, 300, false);
         if (!b.ok()) return prepared(b.error_response());
-        return prepared(db_fn([=](pqxx::work& w, caller& c) -> std::optional<response> {
+        return prepared(db_fn([=, &ctx](pqxx::work& w, caller& c) -> std::optional<response> {
           if (tz && w.exec_params("SELECT 1 FROM pg_timezone_names WHERE name = $1", *tz).empty())
             return field_error("time_zone", "not an IANA time zone name (e.g. Europe/Berlin)");
           if (name)
@@ -77,6 +77,13 @@ void add_workspace_routes(router& r, api_context& ctx) {
                 "UPDATE workspaces SET settings = settings || jsonb_build_object("
                 "'default_sends_per_second', $2::int) WHERE id = $1",
                 c.workspace_id, static_cast<int>(*sps));
+          if (prph || sps) {
+            // The workspace's accounts apply their new budgets at once.
+            for (auto row : w.exec_params("SELECT id FROM ig_accounts WHERE workspace_id = $1",
+                                          c.workspace_id))
+              c.after_commit->push_back(
+                  [&ctx, id = row[0].as<std::string>()] { ctx.engine.automations_changed(id); });
+          }
           return workspace_json(w, c.workspace_id, c.role);
         }));
       });
