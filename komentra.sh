@@ -38,27 +38,32 @@ deps() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# build [CMAKE_BUILD_ARGS...]: everything, or e.g. --target komentra komentra-sim.
 build() {
-  deps "$@"
+  deps "${EXTRA_PACKAGES[@]}"
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
-  cmake --build "$BUILD_DIR" -j "$JOBS"
+  cmake --build "$BUILD_DIR" -j "$JOBS" "$@"
 }
+EXTRA_PACKAGES=()
+# What the demo and serve run (not the tests and benchmarks).
+PROGRAMS=(--target komentra komentra-sim)
 
 case "${1:-}" in
   run)
-    build
+    build "${PROGRAMS[@]}"
     shift
     exec "$BUILD_DIR/komentra" demo "$@"
     ;;
   serve)
-    build
+    build "${PROGRAMS[@]}"
     shift
     exec "$BUILD_DIR/komentra" serve "$@"
     ;;
   test)
-    build "${TEST_PACKAGES[@]}"
+    EXTRA_PACKAGES=("${TEST_PACKAGES[@]}")
+    build
     cd "$BUILD_DIR"
     ctest --output-on-failure -j "$JOBS" --timeout 600
     ;;

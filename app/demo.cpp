@@ -22,6 +22,7 @@
 #include "common/crypto.hpp"
 #include "common/json_writer.hpp"
 #include "common/signals.hpp"
+#include "http/api/support.hpp"
 #include "http/client.hpp"
 #include "storage/engine_store.hpp"
 #include "storage/pool.hpp"
@@ -35,6 +36,7 @@ namespace {
 constexpr const char* demo_account = "17841400000000001";
 constexpr const char* demo_username = "demo.shop";
 constexpr const char* demo_token = "IGAA_DEMO_ACCESS_TOKEN";
+constexpr const char* demo_user_email = "demo@komentra.example";
 constexpr const char* post_links = "18000000000000001";
 constexpr const char* post_guide = "18000000000000002";
 constexpr const char* demo_secret = "demo_app_secret";
@@ -106,7 +108,10 @@ struct sim_client {
   }
 };
 
-void seed_database(const std::string& url, const std::string& key_hex) {
+// The demo workspace, its account and automations, and a dashboard user who owns it; the
+// user's password is new at every start (`password_hash`: argon2id of it).
+void seed_database(const std::string& url, const std::string& key_hex,
+                   const std::string& password_hash) {
   auto conn = storage::connect(url);
   pqxx::work tx(*conn);
   auto ws = tx.exec("SELECT id FROM workspaces WHERE name = 'Komentra demo'");
@@ -115,6 +120,13 @@ void seed_database(const std::string& url, const std::string& key_hex) {
           ? tx.exec1("INSERT INTO workspaces (name) VALUES ('Komentra demo') RETURNING id")[0]
                 .as<std::int64_t>()
           : ws[0][0].as<std::int64_t>();
+  tx.exec_params0(
+      "WITH u AS (INSERT INTO users (email, password_hash, name, email_verified_at)"
+      " VALUES ($1, $2, 'Demo owner', now())"
+      " ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash RETURNING id)"
+      " INSERT INTO memberships (workspace_id, user_id, role) SELECT $3, id, 'owner' FROM u"
+      " ON CONFLICT DO NOTHING",
+      std::string(demo_user_email), password_hash, workspace);
   auto sealed = storage::seal_token(key_hex, demo_token, demo_account);
   tx.exec_params0(
       "INSERT INTO ig_accounts (id, workspace_id, username, account_type, token_ciphertext, "
@@ -226,22 +238,54 @@ void stream(sim_client& sim, stop_flag& stop, double per_second, std::int64_t gu
   } while (!stop.wait_for(period));
 }
 
-// The commonest skip reasons since `since_s` (this run's start: the line's other figures
-// count this run only, and the database keeps earlier runs' decisions).
-std::string skip_summary(const std::string& url, std::int64_t since_s) {
+// The skips of this run by reason, commonest first, from the decisions recorded since
+// `since_s` (the line's other figures count this run only, and the database keeps earlier
+// runs' decisions). Empty when the database cannot be read.
+std::vector<std::pair<std::string, std::uint64_t>> skip_reasons(const std::string& url,
+                                                                std::int64_t since_s) {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
   try {
     auto conn = storage::connect(url);
     pqxx::read_transaction tx(*conn);
-    std::string out;
     for (auto const& r : tx.exec_params(
              "SELECT substr(outcome, 9), count(*) FROM decisions WHERE outcome LIKE 'skipped:%'"
-             " AND created_at >= to_timestamp($1) GROUP BY 1 ORDER BY 2 DESC LIMIT 4",
+             " AND created_at >= to_timestamp($1) GROUP BY 1 ORDER BY 2 DESC, 1",
              static_cast<double>(since_s)))
-      out += (out.empty() ? "" : ", ") + r[0].as<std::string>() + " " + r[1].as<std::string>();
-    return out;
+      out.emplace_back(r[0].as<std::string>(), r[1].as<std::uint64_t>());
   } catch (const std::exception&) {
-    return "?";
   }
+  return out;
+}
+
+struct progress_figures {
+  std::uint64_t received = 0;  ///< events stored in the journal
+  std::uint64_t decided = 0, matched = 0, skipped = 0;
+  std::uint64_t public_replies = 0, dms = 0;
+  std::int64_t queued = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> reasons;  ///< commonest first
+};
+
+// One line whose parts add up: received = matched + skipped + other + deciding, and the
+// reasons in brackets add up to skipped (the three commonest, then "N more": the rest, and
+// skips decided since the reasons were last read).
+std::string progress_line(const progress_figures& f) {
+  auto deciding = f.received > f.decided ? f.received - f.decided : 0;
+  auto other = f.decided - std::min(f.decided, f.matched + f.skipped);
+  std::string why;
+  std::uint64_t shown = 0;
+  for (std::size_t i = 0; i < f.reasons.size() && i < 3 && shown + f.reasons[i].second <= f.skipped;
+       ++i) {
+    why +=
+        (why.empty() ? "" : ", ") + f.reasons[i].first + " " + std::to_string(f.reasons[i].second);
+    shown += f.reasons[i].second;
+  }
+  if (f.skipped > shown)
+    why += (why.empty() ? "" : ", ") + std::to_string(f.skipped - shown) + " more";
+  return "received " + std::to_string(f.received) + " | matched " + std::to_string(f.matched) +
+         " | public replies " + std::to_string(f.public_replies) + " | DMs " +
+         std::to_string(f.dms) + " | skipped " + std::to_string(f.skipped) +
+         (why.empty() ? "" : " (" + why + ")") + " | other " + std::to_string(other) +
+         " | deciding " + std::to_string(deciding) + " | queued " + std::to_string(f.queued);
 }
 
 }  // namespace
@@ -273,6 +317,8 @@ int run_demo(config::settings cfg, const demo_options& opts) {
     cfg.set("admin_token", admin);
   }
 
+  // The dashboard user's password: printed below, valid until the next start.
+  auto demo_password = crypto::base64url_encode(crypto::random_bytes(12));
   service svc(cfg);
   if (auto err = svc.start(); !err.empty()) {
     svc.stop();
@@ -281,7 +327,7 @@ int run_demo(config::settings cfg, const demo_options& opts) {
   }
   auto url = svc.database_url();
   try {
-    seed_database(url, key);
+    seed_database(url, key, http::api::hash_password(cfg, demo_password));
   } catch (const std::exception& e) {
     svc.stop();
     std::fprintf(stderr, "komentra: seeding the demo data failed: %s\n", e.what());
@@ -314,10 +360,16 @@ int run_demo(config::settings cfg, const demo_options& opts) {
       "  metrics       %s/metrics\n"
       "  actors        curl -H 'Authorization: Bearer %s' %s/admin/actors\n"
       "  dashboard API %s/api/v1/openapi.json\n"
+      "                sign in as %s, password %s:\n"
+      "                curl -c jar -H 'X-Requested-With: x' -H 'Content-Type: application/json' "
+      "\\\n"
+      "                  -d '{\"email\":\"%s\",\"password\":\"%s\"}' %s/api/v1/auth/login\n"
+      "                curl -b jar %s/api/v1/me\n"
       "  simulator     %s/_sim/calls (every Graph API call Komentra made)\n\n"
       "Ctrl-C stops everything.\n\n",
       demo_username, base.c_str(), base.c_str(), base.c_str(), admin.c_str(), base.c_str(),
-      base.c_str(), sim_url.c_str());
+      base.c_str(), demo_user_email, demo_password.c_str(), demo_user_email, demo_password.c_str(),
+      base.c_str(), base.c_str(), sim_url.c_str());
   std::fflush(stdout);
 
   stop_flag stop;
@@ -328,28 +380,30 @@ int run_demo(config::settings cfg, const demo_options& opts) {
     auto& e = svc.engine_counters();
     auto& j = svc.journal_counters();
     int tick = 0;
-    std::string skips;
+    std::vector<std::pair<std::string, std::uint64_t>> reasons;
     auto since_s = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count() -
                    1;
     while (!stop.wait_for(std::chrono::seconds(1))) {
-      if (++tick % 3 == 1) skips = skip_summary(url, since_s);
-      char line[512];
-      std::snprintf(line, sizeof line,
-                    "received %llu | matched %llu | public replies %llu | DMs %llu | skipped %llu "
-                    "(%s) | queued %lld",
-                    static_cast<unsigned long long>(j.events_stored.load()),
-                    static_cast<unsigned long long>(e.matched.load()),
-                    static_cast<unsigned long long>(e.public_replies.load()),
-                    static_cast<unsigned long long>(e.dms.load()),
-                    static_cast<unsigned long long>(e.skipped.load()), skips.c_str(),
-                    static_cast<long long>(e.queued_actions.load()));
+      if (++tick % 3 == 1) reasons = skip_reasons(url, since_s);
+      // Read in the order the engine counts (stored, then decided, then how), backwards, so
+      // that no part can exceed its whole.
+      progress_figures f;
+      f.matched = e.matched.load();
+      f.skipped = e.skipped.load();
+      f.decided = e.events.load();
+      f.received = j.events_stored.load();
+      f.public_replies = e.public_replies.load();
+      f.dms = e.dms.load();
+      f.queued = e.queued_actions.load();
+      f.reasons = reasons;
+      auto line = progress_line(f);
       if (tty) {
-        std::printf("\r\033[K%s", line);
+        std::printf("\r\033[K%s", line.c_str());
         std::fflush(stdout);
       } else if (tick % 5 == 0) {
-        std::printf("%s\n", line);
+        std::printf("%s\n", line.c_str());
         std::fflush(stdout);
       }
     }

@@ -573,8 +573,12 @@ std::string public_url(const api_context& ctx, std::string_view path) {
 }
 
 std::string hash_password(const api_context& ctx, std::string_view password) {
-  auto m = static_cast<std::uint32_t>(ctx.cfg.integer("auth.argon2_memory_kib"));
-  auto t = static_cast<std::uint32_t>(ctx.cfg.integer("auth.argon2_iterations"));
+  return hash_password(ctx.cfg, password);
+}
+
+std::string hash_password(const config::settings& cfg, std::string_view password) {
+  auto m = static_cast<std::uint32_t>(cfg.integer("auth.argon2_memory_kib"));
+  auto t = static_cast<std::uint32_t>(cfg.integer("auth.argon2_iterations"));
   auto salt = crypto::random_bytes(16);
   std::string out(argon2_encodedlen(t, m, 1, 16, 32, Argon2_id), '\0');
   int rc = argon2id_hash_encoded(t, m, 1, password.data(), password.size(), salt.data(), 16, 32,

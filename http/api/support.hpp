@@ -135,6 +135,7 @@ bool path_id(const caller& c, const char* name, std::int64_t& out);
 std::string at_utc(const char* column);
 
 // Password hashing (argon2id; parameters from config, recorded in each encoded hash).
+std::string hash_password(const config::settings& cfg, std::string_view password);
 std::string hash_password(const api_context& ctx, std::string_view password);
 bool verify_password(std::string_view encoded, std::string_view password);
 /// Empty when acceptable, else why not.
