@@ -59,6 +59,9 @@ class journal_writer {
       connect();
       auto n = storage::purge_deliveries(*conn_, opts_.raw_retention);
       if (n > 0) spdlog::info("journal: removed {} raw deliveries past retention", n);
+      n = storage::purge_unowned_events(*conn_, opts_.unowned_retention);
+      if (n > 0)
+        spdlog::info("journal: removed {} events of accounts not connected, past retention", n);
     } catch (const std::exception& e) {
       drop_broken();
       spdlog::warn("journal: purge of old raw deliveries failed: {}", trimmed(e.what()));

@@ -35,6 +35,8 @@ struct journal_options {
   std::size_t max_batch_rows = 256;
   std::chrono::microseconds batch_wait{0};
   std::chrono::seconds raw_retention{72 * 3600};
+  /// Events of accounts nobody has connected (see storage::purge_unowned_events).
+  std::chrono::seconds unowned_retention{168 * 3600};
   std::chrono::seconds purge_interval{60};
 };
 

@@ -117,6 +117,7 @@ struct service::impl {
     jopts.max_batch_rows = static_cast<std::size_t>(cfg.integer("journal.max_batch_rows"));
     jopts.batch_wait = std::chrono::microseconds(cfg.integer("journal.batch_wait_us"));
     jopts.raw_retention = std::chrono::hours(cfg.integer("journal.raw_retention_hours"));
+    jopts.unowned_retention = std::chrono::hours(cfg.integer("journal.unowned_retention_hours"));
     journal = actors::spawn_journal(*actor_sys, jopts, router,
                                     static_cast<std::size_t>(cfg.integer("journal.queue_limit")));
     http::webhook_options wopts;

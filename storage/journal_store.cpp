@@ -149,4 +149,26 @@ std::size_t purge_deliveries(pqxx::connection& conn, std::chrono::seconds retent
   return r.affected_rows();
 }
 
+std::size_t purge_unowned_events(pqxx::connection& conn, std::chrono::seconds retention) {
+  pqxx::work tx(conn);
+  // The journal's distinct account ids, walked through its (account_id, dedupe_key) index
+  // one account at a time instead of reading every event; each unowned account's old
+  // events are then found through its (account_id, received_at) index.
+  auto r = tx.exec_params(
+      "WITH RECURSIVE ids(a) AS ("
+      "  (SELECT account_id FROM journal_events ORDER BY account_id LIMIT 1)"
+      "  UNION ALL"
+      "  SELECT (SELECT account_id FROM journal_events WHERE account_id > ids.a"
+      "          ORDER BY account_id LIMIT 1) FROM ids WHERE ids.a IS NOT NULL),"
+      " unowned AS (SELECT a FROM ids WHERE a IS NOT NULL AND NOT EXISTS ("
+      "  SELECT 1 FROM ig_accounts g WHERE g.id = ids.a AND g.status <> 'disconnected'))"
+      " DELETE FROM journal_events e USING unowned u WHERE e.account_id = u.a"
+      " AND e.received_at < now() - make_interval(secs => $1)"
+      " AND NOT EXISTS (SELECT 1 FROM journal_pending p"
+      "                 WHERE p.account_id = e.account_id AND p.id = e.id)",
+      static_cast<double>(retention.count()));
+  tx.commit();
+  return r.affected_rows();
+}
+
 }  // namespace komentra::storage

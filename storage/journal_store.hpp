@@ -48,4 +48,9 @@ batch_result store_batch(pqxx::connection& conn, const std::vector<const deliver
 /// Deletes raw delivery bodies older than `retention`; returns how many.
 std::size_t purge_deliveries(pqxx::connection& conn, std::chrono::seconds retention);
 
+/// Deletes decided journal events older than `retention` of accounts nobody has connected
+/// (never, or disconnected since): Meta keeps sending them, and nothing of them is anyone's
+/// to use. Connected accounts' events stay until the account is deleted. Returns how many.
+std::size_t purge_unowned_events(pqxx::connection& conn, std::chrono::seconds retention);
+
 }  // namespace komentra::storage

@@ -218,4 +218,49 @@ CAF_TEST(purge removes raw bodies past retention and keeps the events) {
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM journal_events WHERE delivery_id = 'd1'"), 1u);
 }
 
+// Meta keeps sending the events of accounts disconnected from Komentra (and of accounts
+// never connected); nobody can use them, so they are not kept for good.
+CAF_TEST(events of accounts nobody has connected are removed past their retention) {
+  {
+    pqxx::work tx(*conn);
+    tx.exec0("INSERT INTO workspaces (name) VALUES ('w')");
+    tx.exec0(
+        "INSERT INTO ig_accounts (id, workspace_id, username, status) VALUES"
+        " ('17841400000000001', 1, 'connected', 'active'),"
+        " ('17841400000000002', 1, 'gone', 'disconnected')");
+    tx.commit();
+  }
+  auto on = [](const std::string& account, const std::string& id) {
+    auto e = comment(id, "x");
+    e.account_id = account;
+    return e;
+  };
+  delivery_record d{
+      "d1",
+      "{}",
+      {on("17841400000000001", "1"), on("17841400000000002", "2"), on("17841400000000003", "3"),
+       on("17841400000000003", "4"), on("17841400000000003", "5")}};
+  store_batch(*conn, {&d});
+  {
+    pqxx::work tx(*conn);
+    // Decided, except the unknown account's comment 5; all old but comment 4.
+    tx.exec0(
+        "DELETE FROM journal_pending WHERE id NOT IN (SELECT id FROM journal_events"
+        " WHERE dedupe_key = 'comment:5')");
+    tx.exec0(
+        "UPDATE journal_events SET received_at = now() - interval '8 days'"
+        " WHERE dedupe_key <> 'comment:4'");
+    tx.commit();
+  }
+  CAF_CHECK_EQUAL(purge_unowned_events(*conn, std::chrono::hours(24 * 9)), 0u);
+  CAF_CHECK_EQUAL(purge_unowned_events(*conn, std::chrono::hours(24 * 7)), 2u);
+  pqxx::read_transaction tx(*conn);
+  auto left = tx.exec("SELECT dedupe_key FROM journal_events ORDER BY dedupe_key");
+  CAF_REQUIRE_EQUAL(left.size(), 3u);
+  // The connected account's, the recent one, and the one not decided yet.
+  CAF_CHECK_EQUAL(left[0][0].as<std::string>(), "comment:1");
+  CAF_CHECK_EQUAL(left[1][0].as<std::string>(), "comment:4");
+  CAF_CHECK_EQUAL(left[2][0].as<std::string>(), "comment:5");
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
