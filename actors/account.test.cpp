@@ -261,6 +261,41 @@ CAF_TEST(a spent budget queues the action until the clock has moved on) {
   CAF_CHECK_EQUAL(query("SELECT count(*) FROM outbox WHERE state = 'sent'"), "4");
 }
 
+// Found by a break test: the actor kept one wake-up, the first one asked for, so an action
+// with a short wait queued after one with a long wait waited as long (108 private replies
+// stood still for an hour behind public replies waiting for their budget).
+CAF_TEST(a short wait queued after a long one is not held up by it) {
+  // The account allows one private reply an hour.
+  auto account = this->account();
+  caf::anon_send(account, event_atom::value, comment("17900000000000001", "link"));
+  settle();
+  answer_ok(calls[0], "17900000000000777");
+  answer_ok(calls[1], "m_1");
+  settle();
+  sched.advance_time(10min);
+  caf::anon_send(account, event_atom::value, comment("17900000000000002", "link"));
+  settle();
+  // Its private reply waits 50 minutes for the budget; its public reply is sent, and Meta
+  // throttles it: it is tried again in a minute.
+  CAF_REQUIRE_EQUAL(kinds(), strings({"public_reply", "private_reply", "public_reply"}));
+  send_result r;
+  r.row = calls[2].row;
+  r.outcome = "throttled";
+  r.http_status = 400;
+  r.error = "code 4: Application request limit reached";
+  caf::anon_send(calls[2].reply_to, result_atom::value, std::move(r));
+  settle();
+  sched.advance_time(30s);
+  settle();
+  CAF_CHECK_EQUAL(calls.size(), 3u);  // the throttle's minute is not over
+  sched.advance_time(31s);
+  settle();
+  CAF_REQUIRE_EQUAL(calls.size(), 4u);
+  CAF_CHECK_EQUAL(calls[3].row.kind, "public_reply");
+  CAF_CHECK_EQUAL(calls[3].row.source_key, "17900000000000002");
+  CAF_CHECK_EQUAL(ctx->counters->queued_actions.load(), 1);  // the private reply, still
+}
+
 CAF_TEST(a crashed account actor is restarted by the router with its state reloaded) {
   ctx->settings.crash_limit = 2;
   ctx->settings.crash_window = 60s;

@@ -66,6 +66,14 @@ struct service::impl {
     // Fail on a busy port before anything (database, data directory) is created.
     if (port != 0)
       if (auto err = http::probe_listen(host, port); !err.empty()) return listen_error(err);
+    // Not configured, the public URL is where this server listens (a break test on another
+    // port got email links and the webhook check pointing at 8080).
+    if (cfg.source("public_base_url") == config::origin::schema_default && port != 0) {
+      auto reachable = host == "0.0.0.0" || host == "::" ? std::string("127.0.0.1") : host;
+      if (reachable.find(':') != std::string::npos) reachable = "[" + reachable + "]";
+      cfg.set("public_base_url", "http://" + reachable + ":" + std::to_string(port),
+              config::origin::schema_default);
+    }
     if (auto err = db.open(cfg); !err.empty()) return err;
     {
       auto conn = storage::connect(db.url());

@@ -230,7 +230,8 @@ const std::vector<key_spec>& schema() {
        "Bearer token for /admin/*; empty disables the operator endpoints", true},
       {"public_base_url", vt::string, "http://127.0.0.1:8080", "URL",
        "Public URL of this service: links in emails, the OAuth redirect URI, the data-deletion "
-       "status page; https makes session cookies Secure"},
+       "status page; https makes session cookies Secure. Not set: http:// and the listen "
+       "address"},
       {"oauth.app_id", vt::string, "", "text",
        "Instagram App ID (client_id of Business Login for Instagram); empty disables connecting"},
       {"oauth.app_secret", vt::string, "", "text",

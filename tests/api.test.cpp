@@ -522,10 +522,17 @@ CAF_TEST(send caps of a workspace and of an account apply to the running engine 
   r = call("PATCH", path, R"({"sends_per_second":"fast"})", owner);
   CAF_CHECK_EQUAL(field(r.body, "field"), "sends_per_second");
   CAF_CHECK_EQUAL(call("PATCH", path, R"({"budget":1})", owner).status, 400);
+  r = call("PATCH", path, R"({"private_replies_per_hour":007})", owner);  // not JSON
+  CAF_CHECK_EQUAL(r.status, 400);
   r = call("PATCH", path, R"({"private_replies_per_hour":null,"sends_per_second":10})", owner);
   CAF_CHECK_EQUAL(field(r.body, "private_replies_per_hour"), "2");
   CAF_CHECK_EQUAL(field(r.body, "sends_per_second"), "10");
   CAF_CHECK_EQUAL(field(r.body, "own_sends_per_second"), "true");
+  // The workspace's default goes with null: Meta's limit applies again.
+  r = call("PATCH", "/api/v1/workspaces/" + ws, R"({"default_private_replies_per_hour":null})",
+           owner);
+  CAF_CHECK_EQUAL(r.status, 200);
+  CAF_CHECK_EQUAL(cap(), "750");
 }
 
 CAF_TEST(the oauth flow stores the exact user id an encrypted token and subscribes the account) {

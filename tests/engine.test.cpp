@@ -281,6 +281,14 @@ CAF_TEST(follow gating sends the link only after the follow check) {
   CAF_CHECK(link.body.find(R"("recipient":{"id":"9000000000000001"})") != std::string::npos);
   CAF_CHECK(link.body.find("web_url") != std::string::npos);
   CAF_CHECK_EQUAL(h.calls("GET", "/9000000000000001").size(), 2u);
+  // The funnel: two taps, one of them by a follower (a break test found "following" never
+  // counted), one link.
+  CAF_CHECK(h.eventually([&] {
+    return h.query(
+               "SELECT string_agg(metric || ' ' || count, ', ' ORDER BY metric) FROM"
+               " automation_daily WHERE metric IN ('tapped', 'following', 'link_sent')") ==
+           "following 1, link_sent 1, tapped 2";
+  }));
   // The link is logged under the delivery of the tap that asked for it.
   auto tap = h.query(
       "SELECT delivery_id FROM journal_events WHERE dedupe_key LIKE 'postback%' ORDER BY id DESC"

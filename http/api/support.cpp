@@ -27,12 +27,15 @@ namespace od = simdjson::ondemand;
 
 namespace {
 
+// JSON's number grammar (RFC 8259 §6): no leading zeros ("007"), which simdjson's raw token
+// lets through.
 bool valid_number(std::string_view t) {
   std::size_t i = 0;
   if (i < t.size() && t[i] == '-') ++i;
   std::size_t digits = i;
   while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
   if (i == digits) return false;
+  if (t[digits] == '0' && i - digits > 1) return false;
   if (i < t.size() && t[i] == '.') {
     ++i;
     std::size_t f = i;

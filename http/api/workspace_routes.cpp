@@ -56,8 +56,15 @@ void add_workspace_routes(router& r, api_context& ctx) {
                                  "default_sends_per_second"});
         auto name = b.str("name", 200, b.has("name"));
         auto tz = b.str("time_zone", 64, b.has("time_zone"));
-        auto prph = b.integer("default_private_replies_per_hour", 1, 750, false);
-        auto sps = b.integer("default_sends_per_second", 1, 300, false);
+        // Send caps for the workspace's accounts without their own; present with null, a cap
+        // goes back to Meta's limit.
+        std::vector<std::pair<std::string, std::optional<int>>> caps;
+        for (auto [key, most] :
+             {std::pair<const char*, int>{"default_private_replies_per_hour", 750},
+              {"default_sends_per_second", 300}}) {
+          auto v = b.integer(key, 1, most, false);
+          if (b.raw(key)) caps.emplace_back(key, v ? std::optional<int>(*v) : std::nullopt);
+        }
         if (!b.ok()) return prepared(b.error_response());
         return prepared(db_fn([=, &ctx](pqxx::work& w, caller& c) -> std::optional<response> {
           if (tz && w.exec_params("SELECT 1 FROM pg_timezone_names WHERE name = $1", *tz).empty())
@@ -67,17 +74,13 @@ void add_workspace_routes(router& r, api_context& ctx) {
           if (tz)
             w.exec_params0("UPDATE workspaces SET time_zone = $2 WHERE id = $1", c.workspace_id,
                            *tz);
-          if (prph)
+          for (auto& [key, value] : caps)
             w.exec_params0(
-                "UPDATE workspaces SET settings = settings || jsonb_build_object("
-                "'default_private_replies_per_hour', $2::int) WHERE id = $1",
-                c.workspace_id, static_cast<int>(*prph));
-          if (sps)
-            w.exec_params0(
-                "UPDATE workspaces SET settings = settings || jsonb_build_object("
-                "'default_sends_per_second', $2::int) WHERE id = $1",
-                c.workspace_id, static_cast<int>(*sps));
-          if (prph || sps) {
+                "UPDATE workspaces SET settings = CASE WHEN $3::int IS NULL THEN settings - "
+                "$2::text"
+                " ELSE settings || jsonb_build_object($2::text, $3::int) END WHERE id = $1",
+                c.workspace_id, key, value);
+          if (!caps.empty()) {
             // The workspace's accounts apply their new budgets at once.
             for (auto row : w.exec_params("SELECT id FROM ig_accounts WHERE workspace_id = $1",
                                           c.workspace_id))
