@@ -140,6 +140,20 @@ struct fixture : test_coordinator_fixture<config> {
     caf::anon_send(job.reply_to, result_atom::value, std::move(r));
   }
 
+  /// The account's one private reply of the hour is spent on a first comment (both its
+  /// actions answered); ten minutes later a second comment is decided.
+  void second_comment_after_spent_budget() {
+    auto account = this->account();
+    caf::anon_send(account, event_atom::value, comment("17900000000000001", "link"));
+    settle();
+    answer_ok(calls[0], "17900000000000777");
+    answer_ok(calls[1], "m_1");
+    settle();
+    sched.advance_time(10min);
+    caf::anon_send(account, event_atom::value, comment("17900000000000002", "link"));
+    settle();
+  }
+
   std::vector<std::string> kinds() const {
     std::vector<std::string> out;
     for (auto& c : calls) out.push_back(c.row.kind);
@@ -223,15 +237,7 @@ CAF_TEST(an event whose decision the database refuses for good does not hold up 
 
 CAF_TEST(a spent budget queues the action until the clock has moved on) {
   // The account allows one private reply an hour.
-  auto account = this->account();
-  caf::anon_send(account, event_atom::value, comment("17900000000000001", "link"));
-  settle();
-  answer_ok(calls[0], "17900000000000777");
-  answer_ok(calls[1], "m_1");
-  settle();
-  sched.advance_time(10min);
-  caf::anon_send(account, event_atom::value, comment("17900000000000002", "link"));
-  settle();
+  second_comment_after_spent_budget();
   // Its public reply goes; its private reply waits in the outbox, not-before stored.
   CAF_REQUIRE_EQUAL(kinds(), strings({"public_reply", "private_reply", "public_reply"}));
   CAF_CHECK_EQUAL(query("SELECT state FROM outbox WHERE kind = 'private_reply' AND source_key ="
@@ -266,15 +272,7 @@ CAF_TEST(a spent budget queues the action until the clock has moved on) {
 // stood still for an hour behind public replies waiting for their budget).
 CAF_TEST(a short wait queued after a long one is not held up by it) {
   // The account allows one private reply an hour.
-  auto account = this->account();
-  caf::anon_send(account, event_atom::value, comment("17900000000000001", "link"));
-  settle();
-  answer_ok(calls[0], "17900000000000777");
-  answer_ok(calls[1], "m_1");
-  settle();
-  sched.advance_time(10min);
-  caf::anon_send(account, event_atom::value, comment("17900000000000002", "link"));
-  settle();
+  second_comment_after_spent_budget();
   // Its private reply waits 50 minutes for the budget; its public reply is sent, and Meta
   // throttles it: it is tried again in a minute.
   CAF_REQUIRE_EQUAL(kinds(), strings({"public_reply", "private_reply", "public_reply"}));
