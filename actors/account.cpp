@@ -329,8 +329,9 @@ void dispatch(account_ptr self, storage::outbox_row row, bool in_flight_already)
       // cap for the account) lets it go at once.
       auto id = row.id;
       auto at = now + wait;
-      write_only(self,
-                 [id, at](storage::shared_tx& tx) { storage::reschedule(tx.work, id, at, ""); });
+      write_only(self, [id, at](storage::shared_tx& tx) {
+        storage::reschedule(tx.work, id, at, storage::over_budget);
+      });
       row.stored_not_before_ms = at;
     }
     st.queued.push_back(std::move(row));
@@ -399,7 +400,9 @@ void apply_snapshot(account_ptr self, storage::account_snapshot& snap) {
   st.private_replies.configure(snap.account.private_replies_per_hour, std::chrono::hours(1));
   st.sends.configure(snap.account.sends_per_second, std::chrono::seconds(1));
   st.public_replies.configure(s.public_replies_per_hour, std::chrono::hours(1));
-  st.throttled_until_ms = snap.account.throttled_until_ms;
+  // A reload (new caps, automations) keeps a pause taken meanwhile that is not stored (the
+  // one at 95% of Meta's usage): it lasts as long as Meta's reason for it.
+  st.throttled_until_ms = std::max(st.throttled_until_ms, snap.account.throttled_until_ms);
   if (!snap.account.token && snap.account.status == "active")
     spdlog::warn("account {}: cannot send: {}", st.info.id, snap.account.token_problem);
 }
@@ -606,6 +609,7 @@ void handle_result(account_ptr self, send_result& r) {
     auto id = st.info.id;
     spdlog::warn("account {}: throttled by Meta ({}); sends paused for {} s", id, r.error,
                  pause_ms / 1000);
+    give_back_budget(st, row.kind);  // Meta refused the call: it counts in no hour
     write_only(self, [id, until, row](storage::shared_tx& tx) {
       storage::set_throttled_until(tx.work, id, until);
       storage::reschedule(tx.work, row.id, until, "throttled", row.verify_first);

@@ -294,6 +294,29 @@ CAF_TEST(a short wait queued after a long one is not held up by it) {
   CAF_CHECK_EQUAL(ctx->counters->queued_actions.load(), 1);  // the private reply, still
 }
 
+// Found by a break test: a call Meta refused for throttling still counted in the hour, so
+// the account sent one private reply fewer than its cap.
+CAF_TEST(a call refused for throttling does not count against the budget) {
+  // The account allows one private reply an hour.
+  auto account = this->account();
+  caf::anon_send(account, event_atom::value, comment("17900000000000001", "link"));
+  settle();
+  CAF_REQUIRE_EQUAL(kinds(), strings({"public_reply", "private_reply"}));
+  answer_ok(calls[0], "17900000000000777");
+  send_result r;
+  r.row = calls[1].row;
+  r.outcome = "throttled";
+  r.http_status = 400;
+  r.error = "code 4: Application request limit reached";
+  caf::anon_send(calls[1].reply_to, result_atom::value, std::move(r));
+  settle();
+  // After the throttle's minute the private reply goes: the hour's one is still unused.
+  sched.advance_time(61s);
+  settle();
+  CAF_REQUIRE_EQUAL(calls.size(), 3u);
+  CAF_CHECK_EQUAL(calls[2].row.kind, "private_reply");
+}
+
 CAF_TEST(a crashed account actor is restarted by the router with its state reloaded) {
   ctx->settings.crash_limit = 2;
   ctx->settings.crash_window = 60s;

@@ -100,6 +100,7 @@ outbox_row read_outbox(const pqxx::row& r) {
   o.attempts = r["attempts"].as<int>();
   o.not_before_ms = r["not_before_ms"].as<std::int64_t>(0);
   o.stored_not_before_ms = o.not_before_ms;
+  if (r["over_budget"].as<bool>(false)) o.not_before_ms = 0;
   o.created_ms = r["created_ms"].as<std::int64_t>(0);
   o.verify_first = r["verify_first"].as<bool>(false);
   return o;
@@ -109,7 +110,8 @@ constexpr const char* outbox_columns =
     "id, kind, automation_id, source_key, recipient_id, request->>'method' AS method,"
     " request->>'path' AS path, request->>'body' AS body, state, attempts,"
     " (extract(epoch FROM not_before) * 1000)::bigint AS not_before_ms,"
-    " (extract(epoch FROM created_at) * 1000)::bigint AS created_ms, verify_first";
+    " (extract(epoch FROM created_at) * 1000)::bigint AS created_ms, verify_first,"
+    " coalesce(last_error = 'over_budget', false) AS over_budget";
 
 std::string request_json(const rules::planned_action& a) {
   json::writer w;

@@ -43,6 +43,11 @@ inline constexpr const char* budget_columns =
     " (w.settings->>'default_private_replies_per_hour')::int, 750) AS prh,"
     " coalesce(a.sends_per_second, (w.settings->>'default_sends_per_second')::int, 100) AS sps";
 
+/// The last_error of a row waiting for its account's budget. Its not-before time is shown
+/// and kept, but not the row's own: a new actor works the wait out again from the budget
+/// (seeded from the outbox), so a cap raised across a restart applies at once.
+inline constexpr const char* over_budget = "over_budget";
+
 struct outbox_row {
   std::int64_t id = 0;
   std::string kind;

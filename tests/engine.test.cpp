@@ -523,6 +523,24 @@ CAF_TEST(an hour spanning a restart sends no more public replies than the budget
   CAF_CHECK_EQUAL(h.calls("POST", "/replies").size(), 2u);
 }
 
+// Found by a break test: after a restart a row waiting for the budget kept its stored
+// not-before time as its own, so a cap raised meanwhile freed nothing for an hour.
+CAF_TEST(a budget raised across a restart frees the actions waiting for it) {
+  h.add_automation(r1_columns());
+  h.restart_komentra({{"KOMENTRA_ENGINE_PUBLIC_REPLIES_PER_HOUR", "1"}});
+  h.sim("POST", "/_sim/comments", comment("17900000000000001", "link"));
+  h.sim("POST", "/_sim/comments", comment("17900000000000002", "link"));
+  CAF_REQUIRE(h.eventually([&] {
+    return h.query(
+               "SELECT state || ' ' || last_error || ' ' || (not_before > now() + interval '55"
+               " minutes') FROM outbox WHERE kind = 'public_reply'"
+               " AND source_key = '17900000000000002'") == "pending over_budget true";
+  }));
+  h.restart_komentra({{"KOMENTRA_ENGINE_PUBLIC_REPLIES_PER_HOUR", "2"}});
+  CAF_REQUIRE(h.eventually([&] { return h.calls("POST", "/replies").size() == 2; }));
+  CAF_CHECK_EQUAL(h.calls("POST", "/17900000000000002/replies").size(), 1u);
+}
+
 CAF_TEST(actions planned during a graph api outage wait and are sent once when it is back) {
   h.add_automation(r1_columns());
   tcp_relay network(h.sim_port());
