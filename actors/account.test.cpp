@@ -154,6 +154,16 @@ struct fixture : test_coordinator_fixture<config> {
     settle();
   }
 
+  /// Answers a call as a sender does when Meta throttles it (code 4).
+  void answer_throttled(const send_job& job) {
+    send_result r;
+    r.row = job.row;
+    r.outcome = "throttled";
+    r.http_status = 400;
+    r.error = "code 4: Application request limit reached";
+    caf::anon_send(job.reply_to, result_atom::value, std::move(r));
+  }
+
   std::vector<std::string> kinds() const {
     std::vector<std::string> out;
     for (auto& c : calls) out.push_back(c.row.kind);
@@ -276,12 +286,7 @@ CAF_TEST(a short wait queued after a long one is not held up by it) {
   // Its private reply waits 50 minutes for the budget; its public reply is sent, and Meta
   // throttles it: it is tried again in a minute.
   CAF_REQUIRE_EQUAL(kinds(), strings({"public_reply", "private_reply", "public_reply"}));
-  send_result r;
-  r.row = calls[2].row;
-  r.outcome = "throttled";
-  r.http_status = 400;
-  r.error = "code 4: Application request limit reached";
-  caf::anon_send(calls[2].reply_to, result_atom::value, std::move(r));
+  answer_throttled(calls[2]);
   settle();
   sched.advance_time(30s);
   settle();
@@ -303,12 +308,7 @@ CAF_TEST(a call refused for throttling does not count against the budget) {
   settle();
   CAF_REQUIRE_EQUAL(kinds(), strings({"public_reply", "private_reply"}));
   answer_ok(calls[0], "17900000000000777");
-  send_result r;
-  r.row = calls[1].row;
-  r.outcome = "throttled";
-  r.http_status = 400;
-  r.error = "code 4: Application request limit reached";
-  caf::anon_send(calls[1].reply_to, result_atom::value, std::move(r));
+  answer_throttled(calls[1]);
   settle();
   // After the throttle's minute the private reply goes: the hour's one is still unused.
   sched.advance_time(61s);
