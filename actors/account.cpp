@@ -529,6 +529,20 @@ void process_next(account_ptr self) {
 
 void handle_result(account_ptr self, send_result& r);
 
+// A call that did not go through (a throttle, an outage) waits as pending until `at`,
+// stored so that a restart keeps it; a write that may have landed keeps its mark, so the
+// next try (or the next actor) reads back before it writes.
+void wait_again(account_ptr self, storage::outbox_row row, std::int64_t at, const char* reason) {
+  auto& st = self->state;
+  write_only(self, [id = row.id, at, reason, verify = row.verify_first](storage::shared_tx& tx) {
+    storage::reschedule(tx.work, id, at, reason, verify);
+  });
+  row.not_before_ms = row.stored_not_before_ms = at;
+  st.queued.push_back(std::move(row));
+  ++st.ctx->counters->queued_actions;
+  arm_tick(self, at - st.ctx->now_ms());
+}
+
 void handle_result_then_continue(account_ptr self, send_result& r) {
   handle_result(self, r);
   process_next(self);
@@ -610,15 +624,10 @@ void handle_result(account_ptr self, send_result& r) {
     spdlog::warn("account {}: throttled by Meta ({}); sends paused for {} s", id, r.error,
                  pause_ms / 1000);
     give_back_budget(st, row.kind);  // Meta refused the call: it counts in no hour
-    write_only(self, [id, until, row](storage::shared_tx& tx) {
+    write_only(self, [id, until](storage::shared_tx& tx) {
       storage::set_throttled_until(tx.work, id, until);
-      storage::reschedule(tx.work, row.id, until, "throttled", row.verify_first);
     });
-    row.not_before_ms = row.stored_not_before_ms = until;
-    st.queued.push_back(row);
-    ++counters->queued_actions;
-    arm_tick(self, until - now);
-    return;
+    return wait_again(self, std::move(row), until, "throttled");
   }
   if (r.outcome == "unreachable") {
     // The Graph API could not be reached (our network or Meta down): nothing was sent, or
@@ -641,17 +650,7 @@ void handle_result(account_ptr self, send_result& r) {
                    st.info.id, r.error, row.kind, row.id, delay / 1000,
                    held ? fmt::format(" ({} more actions deferred in the last seconds)", held)
                         : std::string());
-    auto at = now + delay;
-    // A write that may have landed keeps its mark: the next try (or the next actor, after
-    // a restart) reads back before it writes.
-    write_only(self, [id = row.id, at, verify = row.verify_first](storage::shared_tx& tx) {
-      storage::reschedule(tx.work, id, at, "graph_api_unreachable", verify);
-    });
-    row.not_before_ms = row.stored_not_before_ms = at;
-    st.queued.push_back(row);
-    ++counters->queued_actions;
-    arm_tick(self, delay);
-    return;
+    return wait_again(self, std::move(row), now + delay, "graph_api_unreachable");
   }
   if (r.outcome == "token_invalid") {
     // BR-28: reconnect needed; stop sending at once, pause automations, tell the owner.

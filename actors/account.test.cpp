@@ -154,6 +154,14 @@ struct fixture : test_coordinator_fixture<config> {
     settle();
   }
 
+  /// After `after`, the router gets a comment for the account and its new actor is killed.
+  void crash_on_event(const router_actor& router, caf::timespan after, const std::string& id) {
+    sched.advance_time(after);
+    caf::anon_send(router, events_atom::value, std::vector<stored_event>{comment(id, "hello")});
+    caf::anon_send_exit(next_account_actor(), caf::exit_reason::kill);
+    settle();
+  }
+
   /// Answers a call as a sender does when Meta throttles it (code 4).
   void answer_throttled(const send_job& job) {
     send_result r;
@@ -347,26 +355,12 @@ CAF_TEST(a crashed account actor is restarted by the router with its state reloa
   CAF_CHECK_EQUAL(calls.size(), 5u);  // its public reply; the private reply waits an hour
   CAF_CHECK_EQUAL(calls[4].row.kind, "public_reply");
   // Crashes spread wider than the window restart it every time.
-  for (int i = 0; i < 3; ++i) {
-    sched.advance_time(61s);
-    caf::anon_send(
-        router, events_atom::value,
-        std::vector<stored_event>{comment("1790000000000010" + std::to_string(i), "hello")});
-    caf::anon_send_exit(next_account_actor(), caf::exit_reason::kill);
-    settle();
-  }
+  for (int i = 0; i < 3; ++i) crash_on_event(router, 61s, "1790000000000010" + std::to_string(i));
   CAF_CHECK_EQUAL(ctx->counters->account_restarts.load(), 4u);
   CAF_CHECK_EQUAL(query("SELECT status FROM ig_accounts"), "active");
   // More than crash_limit crashes within the window (the last one above and two more):
   // faulted, automations paused.
-  for (int i = 0; i < 2; ++i) {
-    sched.advance_time(1s);
-    caf::anon_send(
-        router, events_atom::value,
-        std::vector<stored_event>{comment("1790000000000020" + std::to_string(i), "hello")});
-    caf::anon_send_exit(next_account_actor(), caf::exit_reason::kill);
-    settle();
-  }
+  for (int i = 0; i < 2; ++i) crash_on_event(router, 1s, "1790000000000020" + std::to_string(i));
   CAF_CHECK_EQUAL(ctx->counters->accounts_faulted.load(), 1u);
   CAF_CHECK_EQUAL(query("SELECT status FROM ig_accounts"), "faulted");
   CAF_CHECK_EQUAL(query("SELECT status FROM automations"), "paused");
