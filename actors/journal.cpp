@@ -59,9 +59,14 @@ class journal_writer {
       connect();
       auto n = storage::purge_deliveries(*conn_, opts_.raw_retention);
       if (n > 0) spdlog::info("journal: removed {} raw deliveries past retention", n);
-      n = storage::purge_unowned_events(*conn_, opts_.unowned_retention);
-      if (n > 0)
-        spdlog::info("journal: removed {} events of accounts not connected, past retention", n);
+      // Hourly: its walk over the journal's account ids is not free, and a retention in
+      // hours does not need it every minute.
+      if (clock::now() >= next_unowned_purge_) {
+        next_unowned_purge_ = clock::now() + std::chrono::hours(1);
+        n = storage::purge_unowned_events(*conn_, opts_.unowned_retention);
+        if (n > 0)
+          spdlog::info("journal: removed {} events of accounts not connected, past retention", n);
+      }
     } catch (const std::exception& e) {
       drop_broken();
       spdlog::warn("journal: purge of old raw deliveries failed: {}", trimmed(e.what()));
@@ -157,6 +162,7 @@ class journal_writer {
   router_actor router_;
   std::shared_ptr<journal_counters> counters_;
   std::unique_ptr<pqxx::connection> conn_;
+  clock::time_point next_unowned_purge_ = clock::now();
 };
 
 // `purges`: this writer also removes raw bodies past retention (one writer does).
