@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include "common/json_writer.hpp"
+#include "common/utf8.hpp"
 
 namespace komentra::http {
 
@@ -67,6 +68,8 @@ std::optional<std::string> percent_decode(std::string_view text) {
       out.push_back(c);
     }
   }
+  // Decoded bytes that are not UTF-8 name nothing here, and PostgreSQL would refuse them.
+  if (!valid_utf8(out)) return std::nullopt;
   return out;
 }
 

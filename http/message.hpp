@@ -56,7 +56,8 @@ using responder = std::function<void(response)>;
 /// Handles one request; must not block (hand slow work to actors or the database pool).
 using handler = std::function<void(request&&, responder)>;
 
-/// Decodes %XX and '+' of a URL query component; nullopt on a malformed escape.
+/// Decodes %XX and '+' of a URL query component; nullopt on a malformed escape or when the
+/// decoded bytes are not UTF-8.
 std::optional<std::string> percent_decode(std::string_view text);
 
 }  // namespace komentra::http

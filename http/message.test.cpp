@@ -20,6 +20,9 @@ CAF_TEST(malformed percent escapes are refused) {
   CAF_CHECK(!percent_decode("%4"));
   CAF_CHECK(!percent_decode("%zz"));
   CAF_CHECK_EQUAL(percent_decode("%41%42").value_or("<none>"), "AB");
+  CAF_CHECK_EQUAL(percent_decode("caf%C3%A9").value_or("<none>"), "caf\xC3\xA9");
+  CAF_CHECK(!percent_decode("%FF%FE"));  // not UTF-8: a break test got a 500 from PostgreSQL
+  CAF_CHECK(!percent_decode("%C0%80"));  // an overlong NUL
 }
 
 CAF_TEST(header lookup ignores case) {

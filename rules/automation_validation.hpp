@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/utf8.hpp"
 #include "rules/automation.hpp"
 
 namespace komentra::rules {
@@ -44,8 +45,6 @@ struct field_problem {
 /// Every problem of `a`; empty when it may be saved.
 std::vector<field_problem> validate(const automation& a, const validation_limits& limits = {});
 
-/// Whether `text` is well-formed UTF-8.
-bool valid_utf8(std::string_view text);
 /// Code points in well-formed UTF-8 `text`.
 std::size_t utf8_length(std::string_view text);
 /// Whether `url` is an absolute https URL with a host and no whitespace or control bytes.

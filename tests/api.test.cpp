@@ -522,6 +522,9 @@ CAF_TEST(send caps of a workspace and of an account apply to the running engine 
   r = call("PATCH", path, R"({"sends_per_second":"fast"})", owner);
   CAF_CHECK_EQUAL(field(r.body, "field"), "sends_per_second");
   CAF_CHECK_EQUAL(call("PATCH", path, R"({"budget":1})", owner).status, 400);
+  // An id that is not UTF-8 names no account (a break test got a 500 from PostgreSQL).
+  CAF_CHECK_EQUAL(
+      call("PATCH", "/api/v1/workspaces/" + ws + "/accounts/%FF%FE", "{}", owner).status, 404);
   r = call("PATCH", path, R"({"private_replies_per_hour":007})", owner);  // not JSON
   CAF_CHECK_EQUAL(r.status, 400);
   r = call("PATCH", path, R"({"private_replies_per_hour":null,"sends_per_second":10})", owner);
